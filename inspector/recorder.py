@@ -1,0 +1,145 @@
+"""The capture path: ASGI messages in, compact records into the ring buffer.
+
+This runs for every message of every connection, on the app's event loop, so it does as
+little as it can: one clock read, one `marshal.dumps` of a tuple that holds the app's own
+message dict (no copy; bodies are bytes and are copied once, into the record), one ring
+append. Anything that is not plain data falls back to a slow path that summarises it.
+Nothing here may raise into the app: failures are counted and logged once.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import traceback
+from itertools import count
+from typing import Any
+
+from inspector.events import (EXIT, RECEIVE, SCOPE, SEND, Event, decode_record, encode_record,
+                              plain_data)
+from inspector.ring import RingBuffer
+
+log = logging.getLogger("asgi_inspector")
+
+DEFAULT_BODY_LIMIT = 64 * 1024
+
+# Scope entries that are not request data: the app, lifespan state, server extensions
+# (which may hold callables), routing results added by frameworks.
+_NOT_DATA = ("app", "state", "extensions", "router", "endpoint", "route", "path_params",
+             "fastapi_astack", "fastapi_inner_astack", "session", "user", "auth")
+
+# Which key of a message type carries the payload the body limit applies to
+# (WebSocket messages carry "bytes" or else "text").
+_PAYLOAD_KEY = {
+    "http.request": "body",
+    "http.response.body": "body",
+    "websocket.receive": "bytes",
+    "websocket.send": "bytes",
+    "websocket.http.response.body": "body",
+}
+
+
+class Recorder:
+    """Turns ASGI occurrences into ring-buffer records. One per capture (middleware)."""
+
+    def __init__(self, ring: RingBuffer | None = None, *, body_limit: int = DEFAULT_BODY_LIMIT):
+        self.ring = ring if ring is not None else RingBuffer()
+        self.body_limit = body_limit
+        self.started_wall = time.time()
+        self._t0 = time.perf_counter()
+        self._conn_ids = count(1)
+        self.errors = 0           # failures inside the inspector, never shown to the app
+
+    def now(self) -> float:
+        """Seconds since this capture started, on the monotonic clock."""
+        return time.perf_counter() - self._t0
+
+    def open(self, scope: dict[str, Any]) -> int:
+        """Record a new connection's scope; return its connection id."""
+        conn = next(self._conn_ids)
+        try:
+            t = time.perf_counter() - self._t0
+            data = scope.copy()
+            # The three a server or framework commonly adds; the rest on the slow path.
+            data.pop("state", None)
+            data.pop("app", None)
+            data.pop("extensions", None)
+            try:
+                record = encode_record(conn, SCOPE, t, data)
+            except ValueError:
+                for key in _NOT_DATA:
+                    data.pop(key, None)
+                record = encode_record(conn, SCOPE, t, plain_data(data))
+            self.ring.append(record)
+        except Exception as exc:  # pragma: no cover - defensive: never reach the app
+            self._failed(exc)
+        return conn
+
+    def message(self, conn: int, kind: str, message: Any) -> None:
+        """Record a message the app received (kind "receive") or sent (kind "send")."""
+        try:
+            t = time.perf_counter() - self._t0
+            key = _PAYLOAD_KEY.get(message["type"])
+            if key is not None:
+                payload = message.get(key)
+                if payload is None and key == "bytes":
+                    key = "text"
+                    payload = message.get(key)
+                if payload is not None and len(payload) > self.body_limit:
+                    self.ring.append(self._cut(conn, kind, t, message, key, payload))
+                    return
+            try:
+                record = encode_record(conn, kind, t, message)
+            except ValueError:
+                record = encode_record(conn, kind, t, plain_data(message))
+            self.ring.append(record)
+        except Exception as exc:
+            self._failed(exc)
+
+    def exit(self, conn: int, exc: BaseException | None) -> None:
+        """Record that the app's call for this connection returned or raised."""
+        try:
+            t = time.perf_counter() - self._t0
+            if exc is None:
+                self.ring.append(encode_record(conn, EXIT, t, None))
+                return
+            info = {"type": f"{type(exc).__module__}.{type(exc).__qualname__}",
+                    "message": _safe_str(exc),
+                    "traceback": "".join(traceback.format_exception(exc))[-8000:]}
+            self.ring.append(encode_record(conn, EXIT, t,
+                                           {"type": "inspector.exit", "exception": info}))
+        except Exception as failure:
+            self._failed(failure)
+
+    def events(self, since: int = 0) -> list[Event]:
+        """The events still held from seq `since` on, decoded (for tests and tools)."""
+        batch = self.ring.since(since)
+        return [decode_record(batch.first_seq + i, r) for i, r in enumerate(batch.records)]
+
+    def _cut(self, conn: int, kind: str, t: float, message: dict[str, Any], key: str,
+             payload: bytes | str) -> bytes:
+        original = len(payload)
+        if isinstance(payload, str):
+            original = len(payload.encode("utf-8", "surrogatepass"))
+        cut = dict(message)
+        cut[key] = payload[: self.body_limit]
+        try:
+            return encode_record(conn, kind, t, cut, original)
+        except ValueError:
+            return encode_record(conn, kind, t, plain_data(cut), original)
+
+    def _failed(self, exc: BaseException) -> None:
+        self.errors += 1
+        if self.errors == 1:
+            log.warning("asgi-inspector: capture failed (%s: %s); the app is unaffected, "
+                        "further failures are counted silently", type(exc).__name__, exc)
+
+
+def _safe_str(exc: BaseException) -> str:
+    try:
+        return str(exc)[:2000]
+    except Exception:
+        return f"<unprintable {type(exc).__name__}>"
+
+
+__all__ = ["Recorder", "RECEIVE", "SEND", "DEFAULT_BODY_LIMIT"]

@@ -1,0 +1,236 @@
+"""Benchmark: what InspectorMiddleware costs an app.
+
+    python -m tests.bench.bench_middleware [--rounds 5] [--duration 5] [--only inprocess,wrk,memory]
+
+1. In-process: a Starlette "hello" GET driven without sockets, bare vs wrapped (default
+   options): µs per request, added µs, and ns per captured event.
+2. wrk (keep-alive, 127.0.0.1) against uvicorn (httptools + uvloop when installed): bare vs
+   wrapped vs a naive deque recorder, for GET hello and a 1 KiB POST echo; rounds
+   alternate; requests/s and p99 medians, ratios against bare.
+3. Memory: 1,000,000 events through a ring capped at 64 MiB: RSS growth.
+
+Needs wrk on PATH for part 2 (`apt-get install wrk`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import os
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+# ---------------------------------------------------------------- in-process
+
+def _inprocess(rounds: int, n: int = 20_000) -> dict[str, float]:
+    from tests.bench.bench_apps import make_app
+
+    from inspector import InspectorMiddleware
+
+    scope = {"type": "http", "asgi": {"version": "3.0", "spec_version": "2.3"},
+             "http_version": "1.1", "server": ("127.0.0.1", 8000),
+             "client": ("127.0.0.1", 50000), "scheme": "http", "method": "GET",
+             "root_path": "", "path": "/", "raw_path": b"/", "query_string": b"",
+             "headers": [(b"host", b"127.0.0.1:8000"), (b"user-agent", b"bench"),
+                         (b"accept", b"*/*")], "state": {}}
+    request = {"type": "http.request", "body": b"", "more_body": False}
+
+    async def receive() -> dict[str, Any]:
+        return request
+
+    async def send(message: Any) -> None:
+        pass
+
+    async def drive(app: Any) -> float:
+        start = time.perf_counter()
+        for _ in range(n):
+            await app(dict(scope), receive, send)
+        return (time.perf_counter() - start) / n
+
+    bare = make_app()
+    wrapped = InspectorMiddleware(make_app(), tap=False)
+    loop = asyncio.new_event_loop()
+    loop.run_until_complete(drive(bare))          # warm up both
+    loop.run_until_complete(drive(wrapped))
+    bare_t, wrapped_t = [], []
+    for _ in range(rounds):
+        bare_t.append(loop.run_until_complete(drive(bare)))
+        wrapped_t.append(loop.run_until_complete(drive(wrapped)))
+    events_per_request = wrapped.ring.next_seq / ((1 + rounds) * n)
+
+    # ns per captured event: the record call alone, on the messages of a GET.
+    rec = wrapped.recorder
+    start_msg = {"type": "http.response.start", "status": 200,
+                 "headers": [(b"content-length", b"13"), (b"content-type", b"text/plain")]}
+    body_msg = {"type": "http.response.body", "body": b"Hello, world!", "more_body": False}
+    per_event = []
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        for _ in range(n):
+            rec.message(1, "send", start_msg)
+            rec.message(1, "send", body_msg)
+            rec.message(1, "receive", request)
+        per_event.append((time.perf_counter() - t0) / (3 * n))
+    t_scope = []
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        for _ in range(n):
+            rec.open(scope)
+        t_scope.append((time.perf_counter() - t0) / n)
+    loop.close()
+    b, w = statistics.median(bare_t), statistics.median(wrapped_t)
+    return {"bare_us": b * 1e6, "wrapped_us": w * 1e6, "added_us": (w - b) * 1e6,
+            "events_per_request": events_per_request,
+            "ns_per_message_event": statistics.median(per_event) * 1e9,
+            "ns_per_scope_event": statistics.median(t_scope) * 1e9}
+
+
+# ---------------------------------------------------------------- wrk
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _serve(app: str) -> tuple[subprocess.Popen[bytes], int]:
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", f"tests.bench.bench_apps:{app}", "--port", str(port),
+         "--no-access-log", "--log-level", "warning"], cwd=ROOT)
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return proc, port
+        except OSError:
+            time.sleep(0.05)
+    proc.kill()
+    raise RuntimeError(f"uvicorn {app} did not start")
+
+
+_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
+
+
+def _wrk(port: int, path: str, duration: float, script: str | None) -> tuple[float, float]:
+    cmd = ["wrk", "-t1", "-c32", f"-d{duration}s", "--latency"]
+    if script:
+        cmd += ["-s", script]
+    out = subprocess.run(cmd + [f"http://127.0.0.1:{port}{path}"], capture_output=True,
+                         text=True, check=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    value, unit = re.search(r"99%\s+([\d.]+)(us|ms|s)", out).groups()  # type: ignore[union-attr]
+    if re.search(r"Non-2xx|Socket errors", out):
+        raise RuntimeError("wrk saw errors:\n" + out)
+    return rps, float(value) * _UNITS[unit]
+
+
+def _wrk_rounds(rounds: int, duration: float) -> dict[str, Any]:
+    if not shutil.which("wrk"):
+        raise SystemExit("wrk is not installed (apt-get install wrk)")
+    post = tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False)
+    post.write('wrk.method = "POST"\nwrk.body = string.rep("a", 1024)\n'
+               'wrk.headers["Content-Type"] = "application/octet-stream"\n')
+    post.close()
+    servers = {name: _serve(name) for name in ("bare", "wrapped", "naive")}
+    results: dict[str, dict[str, list[tuple[float, float]]]] = {}
+    try:
+        for workload, path, script in (("GET hello", "/", None),
+                                       ("POST 1 KiB echo", "/echo", post.name)):
+            for _, port in servers.values():
+                _wrk(port, path, 1, script)               # warm up
+            per = results.setdefault(workload, {name: [] for name in servers})
+            for _ in range(rounds):
+                for name, (_, port) in servers.items():   # alternate within each round
+                    per[name].append(_wrk(port, path, duration, script))
+    finally:
+        for proc, _ in servers.values():
+            proc.terminate()
+            proc.wait(10)
+        os.unlink(post.name)
+    summary: dict[str, Any] = {}
+    for workload, per in results.items():
+        bare_rps = statistics.median(r for r, _ in per["bare"])
+        bare_p99 = statistics.median(p for _, p in per["bare"])
+        for name, samples in per.items():
+            rps = statistics.median(r for r, _ in samples)
+            p99 = statistics.median(p for _, p in samples)
+            summary[f"{workload} / {name}"] = {
+                "rps": round(rps), "p99_ms": round(p99, 2),
+                "rps_ratio": round(rps / bare_rps, 3), "p99_ratio": round(p99 / bare_p99, 2)}
+    return summary
+
+
+# ---------------------------------------------------------------- memory
+
+def _rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def _memory(events: int = 1_000_000) -> dict[str, float]:
+    from inspector.recorder import Recorder
+    from inspector.ring import RingBuffer
+
+    gc.collect()
+    before = _rss_mb()
+    recorder = Recorder(RingBuffer(capacity=events, max_bytes=64 * 2**20))
+    body = {"type": "http.response.body", "body": b"x" * 200, "more_body": True}
+    start = {"type": "http.response.start", "status": 200,
+             "headers": [(b"content-type", b"text/plain"), (b"x-request-id", b"1234567890")]}
+    t0 = time.perf_counter()
+    for i in range(events // 2):
+        recorder.message(i, "send", start)
+        recorder.message(i, "send", body)
+    elapsed = time.perf_counter() - t0
+    gc.collect()
+    after = _rss_mb()
+    ring = recorder.ring
+    return {"events": events, "held": len(ring), "dropped": ring.dropped,
+            "ring_mib": ring.size_bytes / 2**20, "rss_growth_mib": after - before,
+            "ns_per_event": elapsed / events * 1e9}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--duration", type=float, default=5.0)
+    parser.add_argument("--only", default="inprocess,wrk,memory")
+    args = parser.parse_args()
+    parts = args.only.split(",")
+    if "inprocess" in parts:
+        r = _inprocess(args.rounds)
+        print("## In-process (no sockets), medians of", args.rounds, "rounds")
+        print(f"bare Starlette GET      {r['bare_us']:.2f} µs/request")
+        print(f"wrapped                 {r['wrapped_us']:.2f} µs/request "
+              f"(+{r['added_us']:.2f} µs, {r['events_per_request']:.0f} events/request)")
+        print(f"record one message      {r['ns_per_message_event']:.0f} ns/event")
+        print(f"record one scope        {r['ns_per_scope_event']:.0f} ns/event")
+    if "wrk" in parts:
+        print(f"\n## wrk -t1 -c32, {args.duration:g} s x {args.rounds} rounds, alternating; medians")
+        print(f"{'workload / app':34} {'req/s':>8} {'ratio':>6} {'p99 ms':>7} {'p99 x':>6}")
+        for name, r in _wrk_rounds(args.rounds, args.duration).items():
+            print(f"{name:34} {r['rps']:>8} {r['rps_ratio']:>6.3f} {r['p99_ms']:>7.2f} "
+                  f"{r['p99_ratio']:>6.2f}")
+    if "memory" in parts:
+        r = _memory()
+        print("\n## Memory: 1,000,000 events into a 64 MiB ring")
+        print(f"held {r['held']:,} events ({r['ring_mib']:.1f} MiB counted), dropped "
+              f"{r['dropped']:,}; RSS growth {r['rss_growth_mib']:.1f} MiB; "
+              f"{r['ns_per_event']:.0f} ns/event")
+
+
+if __name__ == "__main__":
+    main()
