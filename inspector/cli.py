@@ -6,15 +6,149 @@ on stderr and a non-zero exit, never a traceback.
 
 from __future__ import annotations
 
+import os
+import sys
+from collections.abc import Callable
+from typing import Any
+
 import click
 
 from inspector import __version__
 
+MiB = 1024 * 1024
+
+
+def _size(value: str) -> int:
+    """"64MiB", "512k", "1000" -> bytes."""
+    text = value.strip().lower().replace("ib", "").replace("b", "")
+    factor = 1
+    for suffix, mult in (("k", 1024), ("m", MiB), ("g", 1024 * MiB)):
+        if text.endswith(suffix):
+            text, factor = text[:-1], mult
+            break
+    try:
+        number = float(text)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a size (try 64MiB, 512k, 1000)") from None
+    if number <= 0:
+        raise click.BadParameter(f"{value!r}: a size must be positive")
+    return int(number * factor)
+
+
+def capture_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """The options `run` and `proxy` share."""
+    options = [
+        click.option("--save", type=click.Path(dir_okay=False, writable=True),
+                     help="Stream the capture to this JSON Lines file."),
+        click.option("--capacity", type=click.IntRange(min=1), default=200_000,
+                     show_default=True, help="Events the ring buffer holds at most."),
+        click.option("--max-bytes", default="64MiB", show_default=True,
+                     help="Bytes the ring buffer holds at most."),
+        click.option("--body-limit", default="64KiB", show_default=True,
+                     help="Cut recorded bodies/messages above this size."),
+        click.option("--headless", is_flag=True,
+                     help="No dashboard: one line per finished flow on stdout "
+                          "(the default without a terminal)."),
+        click.option("--no-tap", is_flag=True,
+                     help="Do not publish live events for `asgi-inspector tui`."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _serve(app: Any, host: str, port: int, save: str | None, capacity: int, max_bytes: str,
+           body_limit: str, headless: bool, no_tap: bool, name: str, banner: str) -> None:
+    from inspector.serve import CaptureOptions, StartupError, serve
+
+    options = CaptureOptions(save=save, capacity=capacity, max_bytes=_size(max_bytes),
+                             body_limit=_size(body_limit), tap=not no_tap)
+    try:
+        middleware = serve(app, host, port, options, headless_out=sys.stdout, name=name,
+                           banner=banner)
+    except StartupError as exc:
+        raise click.ClickException(str(exc)) from None
+    if middleware.recorder.errors:
+        click.echo(f"asgi-inspector: {middleware.recorder.errors} capture errors "
+                   "(the app was unaffected)", err=True)
+
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="asgi-inspector")
-def main() -> None:
+def cli() -> None:
     """See every ASGI scope, receive() and send() of your app, live or saved."""
+
+
+def main(args: list[str] | None = None) -> None:
+    """Entry point: click, with every error reduced to one line on stderr."""
+    try:
+        cli.main(args=args, prog_name="asgi-inspector", standalone_mode=False)
+    except click.exceptions.Abort:
+        sys.exit(130)
+    except click.UsageError as exc:
+        hint = f" (see: asgi-inspector {exc.ctx.command_path.split(' ', 1)[1]} --help)" \
+            if exc.ctx is not None and " " in exc.ctx.command_path else ""
+        click.echo(f"asgi-inspector: {exc.format_message()}{hint}", err=True)
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        click.echo(f"asgi-inspector: {exc.format_message()}", err=True)
+        sys.exit(exc.exit_code)
+
+
+@cli.command()
+@click.argument("upstream")
+@click.option("--listen", default="127.0.0.1:8080", show_default=True,
+              help="Where the proxy listens (HOST:PORT).")
+@click.option("--keep-host", is_flag=True, help="Pass the client's Host header upstream.")
+@click.option("--forwarded", is_flag=True, help="Add X-Forwarded-For/-Proto/-Host.")
+@click.option("--timeout", type=click.FloatRange(min=0.1), default=60.0, show_default=True,
+              help="Seconds to wait for the upstream's response (then 504).")
+@capture_options
+def proxy(upstream: str, listen: str, keep_host: bool, forwarded: bool, timeout: float,
+          **capture: Any) -> None:
+    """Reverse-proxy UPSTREAM_URL (http://host:port) and capture what passes."""
+    from inspector.proxy import ProxyApp, parse_upstream
+    from inspector.serve import StartupError, parse_listen
+
+    try:
+        target = parse_upstream(upstream)
+        host, port = parse_listen(listen, 8080)
+    except (ValueError, StartupError) as exc:
+        raise click.ClickException(str(exc)) from None
+    app = ProxyApp(upstream, keep_host=keep_host, forwarded=forwarded, read_timeout=timeout)
+    _serve(app, host, port, name=f"proxy {upstream}",
+           banner=f"asgi-inspector: proxying http://{host}:{port} -> {upstream}", **capture)
+    del target
+
+
+@cli.command()
+@click.argument("app_path", metavar="MODULE:APP")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)
+@click.option("--app-dir", default=".", show_default=True,
+              help="Look for MODULE in this directory.")
+@capture_options
+def run(app_path: str, host: str, port: int, app_dir: str, **capture: Any) -> None:
+    """Serve MODULE:APP under uvicorn with capture on (no code change)."""
+    app = load_app(app_path, app_dir)
+    _serve(app, host, port, name=app_path,
+           banner=f"asgi-inspector: serving {app_path} on http://{host}:{port}", **capture)
+
+
+def load_app(app_path: str, app_dir: str = ".") -> Any:
+    """Import MODULE:APP (uvicorn's syntax), or fail with one line that says why."""
+    from uvicorn.importer import ImportFromStringError, import_from_string
+
+    if ":" not in app_path:
+        raise click.ClickException(f"{app_path!r}: expected MODULE:APP, e.g. main:app")
+    sys.path.insert(0, os.path.abspath(app_dir))
+    try:
+        return import_from_string(app_path)
+    except ImportFromStringError as exc:
+        raise click.ClickException(str(exc).strip().splitlines()[0]) from None
+    except Exception as exc:
+        raise click.ClickException(
+            f"importing {app_path!r} failed: {type(exc).__name__}: {exc}") from None
 
 
 if __name__ == "__main__":

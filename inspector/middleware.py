@@ -87,7 +87,12 @@ class InspectorMiddleware:
         except BaseException as exc:
             recorder.exit(conn, exc)
             raise
-        recorder.exit(conn, None)
+        else:
+            recorder.exit(conn, None)
+        finally:
+            if scope["type"] == "lifespan":
+                # Shutdown: some servers (granian) end workers without running atexit.
+                self._flush()
 
     def events(self, since: int = 0) -> list[Event]:
         """Captured events still in the ring buffer, from seq `since` on."""
@@ -98,6 +103,12 @@ class InspectorMiddleware:
         self._publisher_pid = _pid[0]
         try:
             self.publisher.start()
+        except Exception as exc:
+            self.recorder._failed(exc)
+
+    def _flush(self) -> None:
+        try:
+            self.publisher.flush()
         except Exception as exc:
             self.recorder._failed(exc)
 

@@ -123,3 +123,7 @@ def starlette_app(lifespan_log: list[str] | None = None) -> Starlette:
         ],
         lifespan=lifespan,
     )
+
+
+# For `asgi-inspector run tests.apps:app` in subprocess tests.
+app = starlette_app()

@@ -1,0 +1,134 @@
+"""One line per finished flow, for scripts, CI and pipes (`--headless`).
+
+Pure formatting: `FlowLines` is fed the flows the fold touched and returns the lines to
+print, one when an HTTP exchange ends, one when a WebSocket session opens and one when it
+closes. Every captured string goes through `visible()`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+
+from inspector.flow_model import OPEN, Flow
+from inspector.safe_text import visible
+
+
+def human_size(n: int) -> str:
+    """1234567 -> "1.2MB": short, for columns."""
+    if n < 1024:
+        return f"{n}B"
+    for unit in ("KB", "MB", "GB"):
+        n /= 1024  # type: ignore[assignment]
+        if n < 1024:
+            return f"{n:.1f}{unit}"
+    return f"{n:.1f}TB"
+
+
+def human_duration(seconds: float | None) -> str:
+    """0.01234 -> "12.3ms"."""
+    if seconds is None:
+        return "-"
+    if seconds < 1:
+        return f"{seconds * 1000:.1f}ms"
+    return f"{seconds:.2f}s"
+
+
+def target(flow: Flow) -> str:
+    """Path and query as the client asked, safe to print."""
+    text = flow.root_path + flow.path
+    if flow.query:
+        text += "?" + flow.query.decode("latin-1")
+    return visible(text)
+
+
+def clock(started_wall: float, t: float) -> str:
+    """Wall-clock time of a capture-relative instant, HH:MM:SS.mmm local time."""
+    wall = started_wall + t
+    return time.strftime("%H:%M:%S", time.localtime(wall)) + f".{int(wall % 1 * 1000):03d}"
+
+
+def http_line(flow: Flow, started_wall: float) -> str:
+    status = str(flow.status) if flow.status is not None else "---"
+    line = (f"{clock(started_wall, flow.start)} #{flow.conn} {visible(flow.method)} "
+            f"{target(flow)} {status} {human_duration(flow.duration)} "
+            f"req={human_size(flow.request_body_size)} "
+            f"resp={human_size(flow.response_body_size)}")
+    if flow.is_sse:
+        line += " sse"
+    if flow.state not in ("complete", OPEN):
+        line += f" [{flow.state}]"
+    if flow.exception is not None:
+        line += f" {visible(flow.exception.type)}: {visible(flow.exception.message[:200])}"
+    return _tagged(flow, line)
+
+
+def ws_open_line(flow: Flow, started_wall: float) -> str:
+    line = f"{clock(started_wall, flow.start)} #{flow.conn} WS {target(flow)} open"
+    if flow.subprotocol:
+        line += f" subprotocol={visible(flow.subprotocol)}"
+    return _tagged(flow, line)
+
+
+def ws_close_line(flow: Flow, started_wall: float) -> str:
+    sent = sum(1 for m in flow.messages if m.direction == "out")
+    got = len(flow.messages) - sent
+    code = flow.close_code if flow.close_code is not None else "-"
+    t = flow.end if flow.end is not None else flow.start
+    line = (f"{clock(started_wall, t)} #{flow.conn} WS {target(flow)} "
+            f"{'refused' if flow.state == 'refused' else 'closed'} code={code}")
+    if flow.closed_by:
+        line += f" by={flow.closed_by}"
+    line += f" in={got} out={sent} {human_duration(flow.duration)}"
+    if flow.state not in ("complete", "refused", "client_disconnected"):
+        line += f" [{flow.state}]"
+    if flow.exception is not None:
+        line += f" {visible(flow.exception.type)}: {visible(flow.exception.message[:200])}"
+    return _tagged(flow, line)
+
+
+def _tagged(flow: Flow, line: str) -> str:
+    return f"[{visible(flow.source)}] {line}" if flow.source else line
+
+
+class FlowLines:
+    """Remembers what was printed, so each flow yields its lines once."""
+
+    def __init__(self, started_wall: float) -> None:
+        self.started_wall = started_wall
+        self._opened: set[tuple[str, int]] = set()
+        self._done: set[tuple[str, int]] = set()
+
+    def lines(self, flows: Iterable[Flow]) -> list[str]:
+        """The lines the given (just updated) flows call for, in order."""
+        out: list[str] = []
+        for flow in flows:
+            key = (flow.source, flow.conn)
+            if key in self._done or flow.type == "lifespan":
+                continue
+            if flow.type == "websocket":
+                if key not in self._opened and (flow.accepted or flow.state != OPEN):
+                    self._opened.add(key)
+                    if flow.accepted:
+                        out.append(ws_open_line(flow, self.started_wall))
+                if flow.state != OPEN:
+                    self._done.add(key)
+                    out.append(ws_close_line(flow, self.started_wall))
+            elif flow.state != OPEN:
+                self._done.add(key)
+                out.append(http_line(flow, self.started_wall))
+        return out
+
+    def still_open(self, flows: Iterable[Flow]) -> list[str]:
+        """Lines for flows that never finished (at shutdown), marked as such."""
+        out = []
+        for flow in flows:
+            key = (flow.source, flow.conn)
+            if key in self._done or flow.type == "lifespan":
+                continue
+            self._done.add(key)
+            if flow.type == "websocket":
+                out.append(ws_close_line(flow, self.started_wall) + " [still open at exit]")
+            else:
+                out.append(http_line(flow, self.started_wall) + " [still open at exit]")
+        return out

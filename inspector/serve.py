@@ -1,0 +1,169 @@
+"""Serve an ASGI app (the user's, or the proxy) under uvicorn with capture on.
+
+`run` and `proxy` are the same machinery: wrap the app in InspectorMiddleware, bind the
+listening socket ourselves (so a busy port is one clear error, not a uvicorn traceback),
+serve, and feed the captured events to the consumers: headless lines on stdout now, the
+dashboard later. uvicorn owns SIGINT/SIGTERM: it stops accepting, lets in-flight requests
+finish, closes WebSockets (1012) and runs lifespan shutdown; then the capture file gets
+its last events and every flow that never finished is printed as such.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import signal
+import socket
+import sys
+from dataclasses import dataclass
+from typing import Any, TextIO
+
+from inspector.events import decode_record
+from inspector.flows import FlowFolder
+from inspector.headless import FlowLines
+from inspector.middleware import InspectorMiddleware
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+class StartupError(Exception):
+    """Something the user asked for cannot start; the message is the one line to show."""
+
+
+@dataclass
+class CaptureOptions:
+    """What `run` and `proxy` share: capture bounds and where events go."""
+
+    save: str | None = None
+    capacity: int = 200_000
+    max_bytes: int = 64 * 1024 * 1024
+    body_limit: int = 64 * 1024
+    tap: bool = True
+
+
+def parse_listen(value: str, default_port: int) -> tuple[str, int]:
+    """"HOST:PORT", ":PORT", "PORT" or "HOST" -> (host, port); IPv6 as [::1]:8080."""
+    host, port_text = "127.0.0.1", str(default_port)
+    value = value.strip()
+    if value.startswith("["):
+        end = value.find("]")
+        if end < 0:
+            raise StartupError(f"listen address {value!r}: missing ']'")
+        host, rest = value[1:end], value[end + 1:]
+        if rest:
+            if not rest.startswith(":"):
+                raise StartupError(f"listen address {value!r}: expected ':PORT' after ']'")
+            port_text = rest[1:]
+    elif value.count(":") == 1:
+        host, port_text = value.split(":")
+        host = host or "127.0.0.1"
+    elif value.isdigit():
+        port_text = value
+    elif value:
+        host = value
+    if not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
+        raise StartupError(f"listen address {value!r}: port must be a number from 0 to 65535")
+    return host, int(port_text)
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """The listening socket, or a StartupError that says why not."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise StartupError(f"cannot listen on {host}:{port}: the port is already in use") from None
+        if exc.errno == errno.EACCES:
+            raise StartupError(f"cannot listen on {host}:{port}: permission denied") from None
+        raise StartupError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+class HeadlessPrinter:
+    """Follows the ring buffer from inside the server's loop; prints a line per flow."""
+
+    def __init__(self, middleware: InspectorMiddleware, out: TextIO, interval: float = 0.05):
+        self.middleware = middleware
+        self.out = out
+        self.interval = interval
+        self.folder = FlowFolder()
+        self.lines = FlowLines(middleware.recorder.started_wall)
+        self._seq = 0
+        self.missed = 0
+
+    def poll(self) -> None:
+        ring = self.middleware.ring
+        batch = ring.since(self._seq)
+        self._seq = batch.next_seq
+        if batch.missed:
+            self.missed += batch.missed
+            self._write([f"(missed {batch.missed} events: the ring buffer wrapped)"])
+        if batch.records:
+            events = [decode_record(batch.first_seq + i, r) for i, r in enumerate(batch.records)]
+            self._write(self.lines.lines(self.folder.extend(events)))
+
+    def finish(self) -> None:
+        self.poll()
+        self._write(self.lines.still_open(self.folder.flows.values()))
+
+    def _write(self, lines: list[str]) -> None:
+        if lines:
+            try:
+                self.out.write("\n".join(lines) + "\n")
+                self.out.flush()
+            except (BrokenPipeError, ValueError):
+                pass              # `| head` closed the pipe: keep serving, stop printing
+
+    async def run(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval)
+            self.poll()
+
+
+def serve(app: Any, host: str, port: int, options: CaptureOptions, *,
+          headless_out: TextIO | None = None, name: str = "",
+          banner: str | None = None) -> InspectorMiddleware:
+    """Serve `app` wrapped in capture until SIGINT/SIGTERM; returns the middleware."""
+    import uvicorn
+
+    sock = bind(host, port)
+    middleware = InspectorMiddleware(app, capacity=options.capacity,
+                                     max_bytes=options.max_bytes, body_limit=options.body_limit,
+                                     save=options.save, tap=options.tap, name=name)
+    config = uvicorn.Config(middleware, log_level="warning", lifespan="auto",
+                            ws="websockets-sansio", timeout_graceful_shutdown=5)
+    server = uvicorn.Server(config)
+    printer = HeadlessPrinter(middleware, headless_out) if headless_out is not None else None
+
+    async def main() -> None:
+        task = asyncio.create_task(printer.run()) if printer is not None else None
+        if banner:
+            print(banner, file=sys.stderr, flush=True)
+        try:
+            await server.serve(sockets=[sock])
+        finally:
+            if task is not None:
+                task.cancel()
+
+    # uvicorn handles SIGINT/SIGTERM while serving and re-raises them once stopped; make
+    # that re-raise a KeyboardInterrupt we catch, so the capture is finished and we exit 0.
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        asyncio.run(main())
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        sock.close()
+        if printer is not None:
+            printer.finish()
+        middleware.close()
+    return middleware

@@ -1,0 +1,58 @@
+"""Headless lines: one per finished flow, safe to print."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from inspector.events import Event
+from inspector.flows import FlowFolder
+from inspector.headless import FlowLines, human_duration, human_size
+
+
+def events(*specs: tuple[int, str, dict[str, Any]]) -> list[Event]:
+    return [Event(i, conn, i * 0.01, kind, message) for i, (conn, kind, message) in enumerate(specs)]
+
+
+SCOPE = {"type": "http", "method": "GET", "path": "/x\x1b]2;t\x07", "query_string": b"a=1",
+         "headers": [(b"host", b"h")], "root_path": ""}
+
+
+def test_http_line_after_completion_only() -> None:
+    folder, lines = FlowFolder(), FlowLines(started_wall=0.0)
+    first = events((1, "scope", SCOPE), (1, "send", {"type": "http.response.start", "status": 201,
+                                                     "headers": []}))
+    assert lines.lines(folder.extend(first)) == []
+    rest = [Event(2, 1, 0.5, "send", {"type": "http.response.body", "body": b"x" * 2048}),
+            Event(3, 1, 0.6, "exit", {"type": "inspector.exit", "exception": None})]
+    (line,) = lines.lines(folder.extend(rest))
+    assert " #1 GET /x\\e]2;t\\x07?a=1 201 500.0ms req=0B resp=2.0KB" in line
+    assert "\x1b" not in line
+    assert lines.lines(folder.extend([])) == []           # printed once
+
+
+def test_websocket_open_and_close_lines() -> None:
+    folder, lines = FlowFolder(), FlowLines(started_wall=0.0)
+    scope = {"type": "websocket", "path": "/ws", "headers": [], "subprotocols": ["chat"]}
+    opened = events((7, "scope", scope), (7, "receive", {"type": "websocket.connect"}),
+                    (7, "send", {"type": "websocket.accept", "subprotocol": "chat"}))
+    (line,) = lines.lines(folder.extend(opened))
+    assert line.endswith("#7 WS /ws open subprotocol=chat")
+    more = [Event(3, 7, 1.0, "receive", {"type": "websocket.receive", "text": "hi"}),
+            Event(4, 7, 1.1, "send", {"type": "websocket.send", "text": "hi"}),
+            Event(5, 7, 1.2, "send", {"type": "websocket.send", "bytes": b"x"}),
+            Event(6, 7, 2.0, "send", {"type": "websocket.close", "code": 4001})]
+    (line,) = lines.lines(folder.extend(more))
+    assert "#7 WS /ws closed code=4001 by=app in=1 out=2" in line
+
+
+def test_still_open_at_exit_is_marked() -> None:
+    folder, lines = FlowFolder(), FlowLines(started_wall=0.0)
+    folder.extend(events((3, "scope", SCOPE)))
+    (line,) = lines.still_open(folder.flows.values())
+    assert line.endswith("[still open at exit]") and " GET " in line
+
+
+def test_human_units() -> None:
+    assert human_size(0) == "0B" and human_size(1536) == "1.5KB" and human_size(3 * 2**20) == "3.0MB"
+    assert human_duration(None) == "-" and human_duration(0.0123) == "12.3ms"
+    assert human_duration(2.5) == "2.50s"
