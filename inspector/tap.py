@@ -15,7 +15,6 @@ The wire format is `inspector.tap_protocol`.
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import errno
 import itertools
@@ -25,17 +24,19 @@ import socket
 import stat
 import sys
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 from inspector.ring import RingBuffer
+from inspector.tap_dir import (RUNTIME_DIR_ENV, RuntimeDirError, discover_taps,
+                               listening,
+                               ensure_private_dir, parse_tap_name, runtime_dir)
 from inspector.tap_protocol import (
-    MAX_FRAME_SIZE, Bye, Events, FrameDecoder, Hello, LocalProtocolError, Missed,
+    MAX_FRAME_SIZE, Events, FrameDecoder, Hello, LocalProtocolError, Missed,
     RemoteProtocolError, Start, StartFrom, Stats, TapProtocolError, encode_bye, encode_events,
-    encode_hello, encode_missed, encode_start, encode_stats)
+    encode_hello, encode_missed, encode_stats)
 
 __all__ = [
     "RUNTIME_DIR_ENV", "RuntimeDirError", "runtime_dir", "ensure_private_dir", "hello_info",
@@ -46,7 +47,6 @@ __all__ = [
 
 log = logging.getLogger("asgi_inspector")
 
-RUNTIME_DIR_ENV = "ASGI_INSPECTOR_RUNTIME_DIR"
 DEFAULT_HIGH_WATER = 4 * 1024 * 1024
 DEFAULT_BATCH_RECORDS = 4096
 DEFAULT_BATCH_BYTES = 1024 * 1024
@@ -54,118 +54,6 @@ DEFAULT_BATCH_BYTES = 1024 * 1024
 PUMP_BUDGET = 8 * 1024 * 1024
 _MAX_RECORD = MAX_FRAME_SIZE - 64
 _SUN_PATH_MAX = 107  # sockaddr_un.sun_path is 108 bytes on Linux, 104 on BSD/macOS
-
-
-# -- where the sockets live --------------------------------------------------------------
-
-
-class RuntimeDirError(RuntimeError):
-    """The tap directory is not private to us, so we refuse to put sockets in it."""
-
-
-def runtime_dir(environ: Mapping[str, str] | None = None, *, uid: int | None = None,
-                tmp: Path = Path("/tmp")) -> Path:
-    """The private per-user directory holding tap sockets, created (mode 0700) if needed.
-
-    `$ASGI_INSPECTOR_RUNTIME_DIR` if set; else `$XDG_RUNTIME_DIR/asgi-inspector` when that
-    directory is ours; else `/tmp/asgi-inspector-<uid>`. Literally /tmp, not $TMPDIR: a
-    reader and a publisher started from different shells must agree on the place.
-    """
-    env = os.environ if environ is None else environ
-    uid = os.getuid() if uid is None else uid
-    override = env.get(RUNTIME_DIR_ENV)
-    if override:
-        return ensure_private_dir(Path(override), uid=uid)
-    xdg = env.get("XDG_RUNTIME_DIR")
-    if xdg:
-        try:
-            st = os.stat(xdg)
-        except OSError:
-            st = None
-        if st is not None and stat.S_ISDIR(st.st_mode) and st.st_uid == uid:
-            return ensure_private_dir(Path(xdg) / "asgi-inspector", uid=uid)
-    return ensure_private_dir(tmp / f"asgi-inspector-{uid}", uid=uid)
-
-
-def ensure_private_dir(path: Path, *, uid: int | None = None) -> Path:
-    """Create `path` with mode 0700, or check that the existing one is ours and private.
-
-    In a shared /tmp anyone can create our directory first: a symlink, a directory owned by
-    someone else or one that others can enter would let them read or spoof the traffic.
-    """
-    uid = os.getuid() if uid is None else uid
-    try:
-        os.mkdir(path, 0o700)
-    except FileExistsError:
-        pass
-    except OSError as exc:
-        raise RuntimeDirError(f"cannot create tap directory {path}: {exc}") from exc
-    else:
-        os.chmod(path, 0o700)  # the umask may have taken bits we need
-    st = os.lstat(path)
-    if stat.S_ISLNK(st.st_mode):
-        raise RuntimeDirError(f"tap directory {path} is a symlink; refusing to use it")
-    if not stat.S_ISDIR(st.st_mode):
-        raise RuntimeDirError(f"tap directory {path} exists and is not a directory")
-    if st.st_uid != uid:
-        raise RuntimeDirError(
-            f"tap directory {path} belongs to uid {st.st_uid}, not {uid}; remove it, or set "
-            f"{RUNTIME_DIR_ENV} to a directory of yours")
-    if st.st_mode & 0o077:
-        raise RuntimeDirError(
-            f"tap directory {path} has mode {stat.S_IMODE(st.st_mode):04o}: others can reach "
-            f"it; run `chmod 700 {path}`")
-    return path
-
-
-def parse_tap_name(path: Path) -> tuple[int, int] | None:
-    """(pid, n) of a `<pid>-<n>.sock` tap socket name, or None for any other name."""
-    if path.suffix != ".sock":
-        return None
-    pid, sep, n = path.stem.partition("-")
-    if not sep or not pid.isdigit() or not n.isdigit():
-        return None
-    return int(pid), int(n)
-
-
-def _listening(path: Path) -> bool:
-    """Whether something accepts connections on the socket file `path`.
-
-    This, not "is the pid alive", decides staleness: a pid may be reused, or belong to
-    another pid namespace (a container sharing /tmp) where it means nothing to us.
-    """
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
-        probe.setblocking(False)
-        try:
-            probe.connect(str(path))
-        except (ConnectionRefusedError, FileNotFoundError):
-            return False
-        except BlockingIOError:
-            return True   # listening, its backlog is just full
-        except OSError:
-            return True   # not ours to judge (EACCES, ...): leave it alone
-    return True
-
-
-def discover_taps(directory: Path | None = None) -> list[Path]:
-    """Live tap sockets in `directory` (by pid, then n); stale socket files are removed."""
-    directory = runtime_dir() if directory is None else directory
-    found: list[tuple[tuple[int, int], Path]] = []
-    for path in directory.glob("*.sock"):
-        key = parse_tap_name(path)
-        if key is None:
-            continue
-        try:
-            if not stat.S_ISSOCK(os.lstat(path).st_mode):
-                continue
-        except FileNotFoundError:
-            continue
-        if _listening(path):
-            found.append((key, path))
-        else:
-            with contextlib.suppress(FileNotFoundError):
-                path.unlink()
-    return [path for _, path in sorted(found)]
 
 
 def hello_info(name: str = "", started: float | None = None) -> dict[str, Any]:
@@ -188,7 +76,7 @@ def _clear_stale(path: Path) -> None:
         return
     if not stat.S_ISSOCK(st.st_mode):
         raise FileExistsError(errno.EEXIST, "exists and is not a socket", str(path))
-    if _listening(path):
+    if listening(path):
         raise FileExistsError(errno.EADDRINUSE, "a publisher is listening there", str(path))
     with contextlib.suppress(FileNotFoundError):
         path.unlink()
@@ -533,107 +421,5 @@ async def serve_tap(ring: RingBuffer, path: Path | None, hello: HelloSource,
     await server.serve(stop)
 
 
-# -- the reader --------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Closed:
-    """The stream ended: `clean` if the publisher said BYE, else the connection dropped."""
-
-    reason: str
-    clean: bool = False
-
-
-TapItem = Hello | Events | Missed | Stats | Closed
-
-
-class TapClient:
-    """Reads one publisher: an async iterator of `TapItem` that ends after `Closed`.
-
-    Raises `RemoteProtocolError` if the publisher breaks the protocol, `OSError` if it
-    cannot connect. Decoding happens in the iterator; under heavy traffic run it in a
-    thread worker so the UI loop is not the one decoding.
-    """
-
-    def __init__(self, path: Path | str, start: StartFrom = "backlog", *,
-                 read_size: int = 1024 * 1024) -> None:
-        self.path = Path(path)
-        self.start_from = start
-        self.read_size = read_size
-        self.hello: Hello | None = None
-        self._decoder = FrameDecoder("client")
-        self._pending: collections.deque[TapItem] = collections.deque()
-        self._reader: asyncio.StreamReader | None = None
-        self._writer: asyncio.StreamWriter | None = None
-        self._done = False
-
-    async def connect(self) -> None:
-        """Connect and ask for `start`, without waiting for HELLO (it is pipelined)."""
-        start = encode_start(self.start_from)  # a bad `start` fails before connecting
-        self._reader, self._writer = await asyncio.open_unix_connection(
-            str(self.path), limit=self.read_size)
-        self._writer.write(start)
-
-    async def close(self) -> None:
-        """Hang up (the publisher just drops us)."""
-        self._done = True
-        writer, self._writer = self._writer, None
-        if writer is not None:
-            writer.close()
-            with contextlib.suppress(OSError):
-                await writer.wait_closed()
-
-    async def __aenter__(self) -> TapClient:
-        await self.connect()
-        return self
-
-    async def __aexit__(self, exc_type: type[BaseException] | None,
-                        exc: BaseException | None, tb: TracebackType | None) -> None:
-        await self.close()
-
-    def __aiter__(self) -> TapClient:
-        return self
-
-    async def __anext__(self) -> TapItem:
-        while not self._pending:
-            if self._done:
-                raise StopAsyncIteration
-            await self._read()
-        return self._pending.popleft()
-
-    async def _read(self) -> None:
-        if self._reader is None:
-            await self.connect()
-        assert self._reader is not None
-        try:
-            data = await self._reader.read(self.read_size)
-        except (ConnectionResetError, BrokenPipeError) as exc:
-            return await self._end(Closed(f"connection lost{self._where()}: {exc.strerror}"))
-        if not data:
-            return await self._end(Closed(f"publisher closed the connection{self._where()}"))
-        try:
-            frames = self._decoder.feed(data)
-        except RemoteProtocolError:
-            await self.close()
-            raise
-        for frame in frames:
-            if isinstance(frame, Bye):
-                return await self._end(Closed(frame.reason, clean=True))
-            if isinstance(frame, Hello):
-                self.hello = frame
-            assert not isinstance(frame, Start)  # the decoder lets no START through
-            self._pending.append(frame)
-
-    def _where(self) -> str:
-        return " mid-frame" if self._decoder.pending_bytes else ""
-
-    async def _end(self, item: Closed) -> None:
-        self._pending.append(item)
-        await self.close()
-
-
-async def read_tap(path: Path | str, start: StartFrom = "backlog") -> AsyncIterator[TapItem]:
-    """Every item of one publisher's tap, ending with `Closed`."""
-    async with TapClient(path, start) as client:
-        async for item in client:
-            yield item
+# The reading side lives in its own module; these names stay importable from here.
+from inspector.tap_client import Closed, TapClient, TapItem, read_tap  # noqa: E402

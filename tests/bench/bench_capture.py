@@ -7,7 +7,8 @@ import os
 import tempfile
 import time
 
-from inspector.capture import CaptureWriter, decode_event, encode_event, read_capture
+from inspector.capture import CaptureWriter, read_capture
+from inspector.capture_codec import decode_event, encode_event
 from inspector.events import Event
 
 START = Event(7, 3, 0.012345, "send", {

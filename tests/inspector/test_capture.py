@@ -14,15 +14,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from inspector.capture import (
+from inspector.capture import Capture, CaptureError, CaptureWriter, iter_capture, read_capture
+from inspector.capture_codec import (
     ADDRESS_FIELDS,
     BYTES_FIELDS,
     FORMAT,
     PAIR_FIELDS,
     TAGS,
-    Capture,
-    CaptureError,
-    CaptureWriter,
     decode_event,
     decode_gap,
     decode_header,
@@ -31,8 +29,6 @@ from inspector.capture import (
     encode_gap,
     encode_header,
     encode_message,
-    iter_capture,
-    read_capture,
 )
 from inspector.events import KINDS, Event
 

@@ -1,0 +1,13 @@
+"""A wrapped app for subprocess servers (uvicorn --workers N): tap on, optional save file
+from $PUBLISHED_SAVE (with {pid} replaced, one file per worker)."""
+
+from __future__ import annotations
+
+import os
+
+from inspector import InspectorMiddleware
+from tests.apps import starlette_app
+
+_save = os.environ.get("PUBLISHED_SAVE")
+app = InspectorMiddleware(starlette_app(),
+                          save=_save.replace("{pid}", str(os.getpid())) if _save else None)
