@@ -58,19 +58,22 @@ def capture_options(func: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _serve(app: Any, host: str, port: int, save: str | None, capacity: int, max_bytes: str,
-           body_limit: str, headless: bool, no_tap: bool, name: str, banner: str) -> None:
-    from inspector.serve import CaptureOptions, StartupError, serve
+           body_limit: str, headless: bool, no_tap: bool, name: str, banner: str,
+           companions: tuple[Callable[[], Any], ...] = (), log_level: str = "warning") -> None:
+    from inspector.serve import CaptureOptions, CaptureServer, StartupError
 
     options = CaptureOptions(save=save, capacity=capacity, max_bytes=_size(max_bytes),
                              body_limit=_size(body_limit), tap=not no_tap)
     try:
-        middleware = serve(app, host, port, options, headless_out=sys.stdout, name=name,
-                           banner=banner)
+        server = CaptureServer(app, host, port, options, name=name, companions=companions,
+                               log_level=log_level)
+        click.echo(banner.format(url=server.url), err=True)
+        server.run_foreground(headless_out=sys.stdout)
     except StartupError as exc:
         raise click.ClickException(str(exc)) from None
-    if middleware.recorder.errors:
-        click.echo(f"asgi-inspector: {middleware.recorder.errors} capture errors "
-                   "(the app was unaffected)", err=True)
+    errors = server.middleware.recorder.errors
+    if errors:
+        click.echo(f"asgi-inspector: {errors} capture errors (the app was unaffected)", err=True)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -117,8 +120,7 @@ def proxy(upstream: str, listen: str, keep_host: bool, forwarded: bool, timeout:
         raise click.ClickException(str(exc)) from None
     app = ProxyApp(upstream, keep_host=keep_host, forwarded=forwarded, read_timeout=timeout)
     _serve(app, host, port, name=f"proxy {upstream}",
-           banner=f"asgi-inspector: proxying http://{host}:{port} -> {upstream}", **capture)
-    del target
+           banner=f"asgi-inspector: proxying {{url}} -> {target}", **capture)
 
 
 @cli.command()
@@ -132,7 +134,23 @@ def run(app_path: str, host: str, port: int, app_dir: str, **capture: Any) -> No
     """Serve MODULE:APP under uvicorn with capture on (no code change)."""
     app = load_app(app_path, app_dir)
     _serve(app, host, port, name=app_path,
-           banner=f"asgi-inspector: serving {app_path} on http://{host}:{port}", **capture)
+           banner=f"asgi-inspector: serving {app_path} on {{url}}", **capture)
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)
+@click.option("--no-traffic", is_flag=True, help="Serve the demo app without generating traffic.")
+@capture_options
+def demo(host: str, port: int, no_traffic: bool, **capture: Any) -> None:
+    """Serve a demo app with built-in traffic, captured: the product in 10 seconds."""
+    from inspector.demo.app import app
+    from inspector.demo.traffic import generate
+
+    companions = () if no_traffic else (lambda: generate(host, port),)
+    # The demo's /api/discount raises on purpose: its tracebacks are in the flows, not stderr.
+    _serve(app, host, port, name="demo", companions=companions, log_level="critical",
+           banner="asgi-inspector demo: serving on {url} with traffic; Ctrl+C stops", **capture)
 
 
 def load_app(app_path: str, app_dir: str = ".") -> Any:

@@ -14,7 +14,9 @@ import asyncio
 import errno
 import signal
 import socket
-import sys
+import threading
+import time
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TextIO
 
@@ -128,42 +130,88 @@ class HeadlessPrinter:
             self.poll()
 
 
-def serve(app: Any, host: str, port: int, options: CaptureOptions, *,
-          headless_out: TextIO | None = None, name: str = "",
-          banner: str | None = None) -> InspectorMiddleware:
-    """Serve `app` wrapped in capture until SIGINT/SIGTERM; returns the middleware."""
-    import uvicorn
+class CaptureServer:
+    """uvicorn serving `app` wrapped in capture, in the foreground or in a thread.
 
-    sock = bind(host, port)
-    middleware = InspectorMiddleware(app, capacity=options.capacity,
-                                     max_bytes=options.max_bytes, body_limit=options.body_limit,
-                                     save=options.save, tap=options.tap, name=name)
-    config = uvicorn.Config(middleware, log_level="warning", lifespan="auto",
-                            ws="websockets-sansio", timeout_graceful_shutdown=5)
-    server = uvicorn.Server(config)
-    printer = HeadlessPrinter(middleware, headless_out) if headless_out is not None else None
+    Foreground (headless): uvicorn owns SIGINT/SIGTERM. Background (dashboard): the
+    dashboard owns the terminal and the main thread, and calls `stop()` when it quits.
+    `companions` are coroutine functions run beside the server once it is up (the demo's
+    traffic generator); they are cancelled when it stops.
+    """
 
-    async def main() -> None:
-        task = asyncio.create_task(printer.run()) if printer is not None else None
-        if banner:
-            print(banner, file=sys.stderr, flush=True)
+    def __init__(self, app: Any, host: str, port: int, options: CaptureOptions, *,
+                 name: str = "", companions: Sequence[Callable[[], Awaitable[Any]]] = (),
+                 log_level: str = "warning"):
+        import uvicorn
+
+        self.sock = bind(host, port)
+        self.host, self.port = host, self.sock.getsockname()[1]
+        self.middleware = InspectorMiddleware(
+            app, capacity=options.capacity, max_bytes=options.max_bytes,
+            body_limit=options.body_limit, save=options.save, tap=options.tap, name=name)
+        # log_level "critical" keeps uvicorn's tracebacks off a terminal the dashboard owns
+        # (the flows carry the exceptions anyway).
+        config = uvicorn.Config(self.middleware, log_level=log_level, lifespan="auto",
+                                ws="websockets-sansio", timeout_graceful_shutdown=3)
+        self.server = uvicorn.Server(config)
+        self.companions = companions
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    async def _serve(self, printer: HeadlessPrinter | None) -> None:
+        tasks = [asyncio.create_task(printer.run())] if printer is not None else []
+
+        async def start_companions() -> None:
+            while not self.server.started:
+                if self.server.should_exit:
+                    return
+                await asyncio.sleep(0.02)
+            tasks.extend(asyncio.create_task(run()) for run in self.companions)
+        tasks.append(asyncio.create_task(start_companions()))
         try:
-            await server.serve(sockets=[sock])
+            await self.server.serve(sockets=[self.sock])
         finally:
-            if task is not None:
+            for task in tasks:
                 task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
 
-    # uvicorn handles SIGINT/SIGTERM while serving and re-raises them once stopped; make
-    # that re-raise a KeyboardInterrupt we catch, so the capture is finished and we exit 0.
-    previous = signal.signal(signal.SIGTERM, _interrupt)
-    try:
-        asyncio.run(main())
-    except KeyboardInterrupt:
-        pass
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-        sock.close()
-        if printer is not None:
-            printer.finish()
-        middleware.close()
-    return middleware
+    def run_foreground(self, headless_out: TextIO | None = None) -> None:
+        """Serve until SIGINT/SIGTERM, printing a line per flow to `headless_out`."""
+        printer = HeadlessPrinter(self.middleware, headless_out) if headless_out else None
+        # uvicorn handles SIGINT/SIGTERM while serving and re-raises them once stopped; make
+        # that re-raise a KeyboardInterrupt we catch, so the capture is finished, exit 0.
+        previous = signal.signal(signal.SIGTERM, _interrupt)
+        try:
+            asyncio.run(self._serve(printer))
+        except KeyboardInterrupt:
+            pass
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+            self.sock.close()
+            if printer is not None:
+                printer.finish()
+            self.middleware.close()
+        if not self.server.started:
+            raise StartupError("the server did not start (see the error above)")
+
+    def start_background(self, timeout: float = 10.0) -> None:
+        """Serve in a daemon thread; return once it accepts connections."""
+        self._thread = threading.Thread(target=lambda: asyncio.run(self._serve(None)),
+                                        name="asgi-inspector-server", daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + timeout
+        while not self.server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise StartupError("the server did not start")
+            time.sleep(0.01)
+
+    def stop(self) -> None:
+        """Stop a background server: finish in-flight requests, flush the capture."""
+        self.server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(10)
+        self.sock.close()
+        self.middleware.close()
