@@ -59,14 +59,15 @@ def capture_options(func: Callable[..., Any]) -> Callable[..., Any]:
 
 def _serve(app: Any, host: str, port: int, save: str | None, capacity: int, max_bytes: str,
            body_limit: str, headless: bool, no_tap: bool, name: str, banner: str,
-           companions: tuple[Callable[[], Any], ...] = (), log_level: str = "warning") -> None:
+           companions: tuple[Callable[[], Any], ...] = (), log_level: str = "warning",
+           **uvicorn_options: Any) -> None:
     from inspector.serve import CaptureOptions, CaptureServer, StartupError
 
     options = CaptureOptions(save=save, capacity=capacity, max_bytes=_size(max_bytes),
                              body_limit=_size(body_limit), tap=not no_tap)
     try:
         server = CaptureServer(app, host, port, options, name=name, companions=companions,
-                               log_level=log_level)
+                               log_level=log_level, **uvicorn_options)
         click.echo(banner.format(url=server.url), err=True)
         server.run_foreground(headless_out=sys.stdout)
     except StartupError as exc:
@@ -119,7 +120,10 @@ def proxy(upstream: str, listen: str, keep_host: bool, forwarded: bool, timeout:
     except (ValueError, StartupError) as exc:
         raise click.ClickException(str(exc)) from None
     app = ProxyApp(upstream, keep_host=keep_host, forwarded=forwarded, read_timeout=timeout)
-    _serve(app, host, port, name=f"proxy {upstream}",
+    # The upstream's Server and Date headers pass through; uvicorn must not add its own,
+    # nor rewrite the client address from X-Forwarded-For (the proxy appends to it).
+    _serve(app, host, port, name=f"proxy {upstream}", server_header=False, date_header=False,
+           proxy_headers=False,
            banner=f"asgi-inspector: proxying {{url}} -> {target}", **capture)
 
 

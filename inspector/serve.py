@@ -141,7 +141,7 @@ class CaptureServer:
 
     def __init__(self, app: Any, host: str, port: int, options: CaptureOptions, *,
                  name: str = "", companions: Sequence[Callable[[], Awaitable[Any]]] = (),
-                 log_level: str = "warning"):
+                 log_level: str = "warning", **uvicorn_options: Any):
         import uvicorn
 
         self.sock = bind(host, port)
@@ -152,7 +152,8 @@ class CaptureServer:
         # log_level "critical" keeps uvicorn's tracebacks off a terminal the dashboard owns
         # (the flows carry the exceptions anyway).
         config = uvicorn.Config(self.middleware, log_level=log_level, lifespan="auto",
-                                ws="websockets-sansio", timeout_graceful_shutdown=3)
+                                ws="websockets-sansio", timeout_graceful_shutdown=3,
+                                **uvicorn_options)
         self.server = uvicorn.Server(config)
         self.companions = companions
         self._thread: threading.Thread | None = None

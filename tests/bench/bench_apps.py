@@ -12,7 +12,8 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from inspector import InspectorMiddleware
 
@@ -25,8 +26,18 @@ async def echo(request: Request) -> Response:
     return Response(await request.body(), media_type="application/octet-stream")
 
 
+async def ws_echo(websocket: WebSocket) -> None:
+    await websocket.accept()
+    try:
+        while True:
+            await websocket.send_text(await websocket.receive_text())
+    except WebSocketDisconnect:
+        pass
+
+
 def make_app() -> Starlette:
-    return Starlette(routes=[Route("/", hello), Route("/echo", echo, methods=["POST"])])
+    return Starlette(routes=[Route("/", hello), Route("/echo", echo, methods=["POST"]),
+                             WebSocketRoute("/ws", ws_echo)])
 
 
 class NaiveRecorder:

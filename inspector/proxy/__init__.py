@@ -1,0 +1,18 @@
+"""A reverse proxy as an ASGI app: h11 and wsproto to the upstream, asyncio streams between.
+
+Serve `ProxyApp("http://127.0.0.1:8000")` with uvicorn (inside the inspector's middleware,
+whose capture then is the proxy's capture). Bodies stream both ways with backpressure;
+idle upstream connections are pooled; a failing upstream becomes a 502 or 504 with an
+`x-inspector-error` header, or a `ProxyError` once the response had started.
+
+Serve it with uvicorn's `server_header=False, date_header=False`: the upstream's Server
+and Date headers are passed through, and uvicorn would otherwise add a second of each.
+"""
+
+from __future__ import annotations
+
+from .app import ProxyApp
+from .errors import ProxyError, UpstreamFailure
+from .upstream import Upstream, parse_upstream
+
+__all__ = ["ProxyApp", "ProxyError", "Upstream", "UpstreamFailure", "parse_upstream"]

@@ -1,0 +1,138 @@
+"""Benchmark: the reverse proxy (capture on) vs direct vs mitmproxy's reverse mode.
+
+    python -m tests.bench.bench_proxy [--rounds 5] [--duration 5] [--mitmdump PATH]
+
+One upstream (uvicorn + Starlette hello, httptools + uvloop when installed). Each round
+runs wrk (-t1 -c32, keep-alive) against: the upstream directly, `asgi-inspector proxy`
+(headless, lines to /dev/null) and `mitmdump --mode reverse:URL -q`, alternating; then a
+WebSocket echo client (4 connections, one message in flight each) against the three.
+Medians of the rounds, ratios against direct. Last, the proxy's resident memory after
+100,000 requests against its ring buffer's byte cap.
+
+mitmproxy pins its own h11/wsproto: install it in its own venv
+(`python -m venv /tmp/mitm-venv && /tmp/mitm-venv/bin/pip install mitmproxy`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from tests.bench.bench_middleware import ROOT, _free_port, _wrk
+
+
+def _wait_port(port: int, proc: subprocess.Popen[bytes], what: str) -> None:
+    import socket
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{what} exited with {proc.returncode}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"{what} did not start")
+
+
+def _start(cmd: list[str], port: int, what: str) -> subprocess.Popen[bytes]:
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _wait_port(port, proc, what)
+    return proc
+
+
+def _rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+async def _ws_echo_rate(port: int, seconds: float, connections: int = 4) -> float:
+    import websockets
+    count = 0
+    stop = time.monotonic() + seconds
+
+    async def one() -> None:
+        nonlocal count
+        async with websockets.connect(f"ws://127.0.0.1:{port}/ws", compression=None) as ws:
+            while time.monotonic() < stop:
+                await ws.send("x" * 64)
+                await ws.recv()
+                count += 1
+    await asyncio.gather(*(one() for _ in range(connections)))
+    return count / seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--duration", type=float, default=5.0)
+    parser.add_argument("--mitmdump", default="/tmp/mitm-venv/bin/mitmdump")
+    args = parser.parse_args()
+
+    up_port, proxy_port, mitm_port = _free_port(), _free_port(), _free_port()
+    upstream = _start([sys.executable, "-m", "uvicorn", "tests.bench.bench_apps:bare",
+                       "--port", str(up_port), "--no-access-log", "--log-level", "warning"],
+                      up_port, "upstream")
+    procs: list[subprocess.Popen[bytes]] = [upstream]
+    targets = {"direct": up_port}
+    try:
+        proxy = _start([sys.executable, "-m", "inspector.cli", "proxy",
+                        f"http://127.0.0.1:{up_port}", "--listen", f"127.0.0.1:{proxy_port}",
+                        "--headless", "--no-tap"], proxy_port, "asgi-inspector proxy")
+        procs.append(proxy)
+        targets["asgi-inspector"] = proxy_port
+        if os.path.exists(args.mitmdump):
+            procs.append(_start([args.mitmdump, "--mode", f"reverse:http://127.0.0.1:{up_port}",
+                                 "-p", str(mitm_port), "-q"], mitm_port, "mitmdump"))
+            targets["mitmproxy"] = mitm_port
+        else:
+            print(f"(no mitmdump at {args.mitmdump}: comparing with direct only)")
+
+        http: dict[str, list[tuple[float, float]]] = {name: [] for name in targets}
+        ws: dict[str, list[float]] = {name: [] for name in targets}
+        for port in targets.values():
+            _wrk(port, "/", 1, None)
+        for _ in range(args.rounds):
+            for name, port in targets.items():
+                http[name].append(_wrk(port, "/", args.duration, None))
+            for name, port in targets.items():
+                ws[name].append(asyncio.run(_ws_echo_rate(port, args.duration)))
+
+        direct_rps = statistics.median(r for r, _ in http["direct"])
+        direct_ws = statistics.median(ws["direct"])
+        print(f"## HTTP keep-alive, wrk -t1 -c32, {args.duration:g} s x {args.rounds} rounds; medians")
+        print(f"{'target':16} {'req/s':>8} {'x direct':>9} {'p99 ms':>8}")
+        for name, samples in http.items():
+            rps = statistics.median(r for r, _ in samples)
+            p99 = statistics.median(p for _, p in samples)
+            print(f"{name:16} {rps:>8.0f} {rps / direct_rps:>9.3f} {p99:>8.2f}")
+        print(f"\n## WebSocket echo, 4 connections, 64-byte text; medians")
+        print(f"{'target':16} {'msg/s':>8} {'x direct':>9}")
+        for name, samples in ws.items():
+            rate = statistics.median(samples)
+            print(f"{name:16} {rate:>8.0f} {rate / direct_ws:>9.3f}")
+
+        before = _rss_mib(proxy.pid)
+        done = 0
+        while done < 100_000:
+            rps, _ = _wrk(proxy_port, "/", 5, None)
+            done += int(rps * 5)
+        print(f"\n## Proxy memory: RSS {before:.0f} MiB before, {_rss_mib(proxy.pid):.0f} MiB "
+              f"after {done:,} more requests (ring cap 64 MiB)")
+    finally:
+        for proc in procs:
+            proc.terminate()
+            proc.wait(10)
+
+
+if __name__ == "__main__":
+    main()

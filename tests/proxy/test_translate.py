@@ -1,0 +1,318 @@
+"""The proxy's pure parts, driven with scopes, h11/wsproto events and lists: no sockets."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import h11
+import pytest
+from wsproto.events import (
+    AcceptConnection,
+    BytesMessage,
+    CloseConnection,
+    RejectConnection,
+    RejectData,
+    TextMessage,
+)
+
+from inspector.proxy import Upstream, UpstreamFailure, parse_upstream
+from inspector.proxy.headers import connection_tokens, proxy_request_headers, strip_hop_by_hop
+from inspector.proxy.http_translate import (
+    body_messages,
+    build_request,
+    error_messages,
+    request_target,
+    response_start,
+)
+from inspector.proxy.ws_translate import (
+    MessageAssembler,
+    accept_message,
+    client_event,
+    close_message,
+    close_reason,
+    denial_body,
+    denial_start,
+    handshake_request,
+)
+
+UP = Upstream("10.0.0.5", 8000)
+
+
+def scope(headers: list[tuple[bytes, bytes]] | None = None, **extra: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "type": "http", "method": "GET", "scheme": "http", "path": "/a b",
+        "raw_path": b"/a%20b", "query_string": b"x=1", "client": ("192.0.2.7", 5555),
+        "headers": headers if headers is not None else [(b"host", b"front.example:8080")],
+    }
+    base.update(extra)
+    return base
+
+
+# parse_upstream
+
+@pytest.mark.parametrize("url, expected", [
+    ("http://127.0.0.1:9000", Upstream("127.0.0.1", 9000)),
+    ("http://example.com", Upstream("example.com", 80)),
+    ("http://example.com/", Upstream("example.com", 80)),
+    ("ws://localhost:8000", Upstream("localhost", 8000)),
+    ("HTTP://[::1]:81", Upstream("::1", 81)),
+])
+def test_parse_upstream_accepts(url: str, expected: Upstream) -> None:
+    assert parse_upstream(url) == expected
+
+
+@pytest.mark.parametrize("url, says", [
+    ("https://example.com", "https:// upstreams are not supported"),
+    ("wss://example.com", "wss:// upstreams are not supported"),
+    ("ftp://example.com", "scheme ftp:// is not supported"),
+    ("localhost:8000", "no scheme"),
+    ("http://", "no host"),
+    ("http://host:99999", "port must be a number"),
+    ("http://host:abc", "port must be a number"),
+    ("http://host:0", "port must be a number"),
+    ("http://host:80/api", "without a path"),
+    ("http://host?x=1", "without a path, query"),
+    ("http://user:pw@host", "credentials"),
+])
+def test_parse_upstream_rejects_with_one_line(url: str, says: str) -> None:
+    with pytest.raises(ValueError) as info:
+        parse_upstream(url)
+    message = str(info.value)
+    assert says in message and "\n" not in message and repr(url) in message
+
+
+def test_authority_omits_default_port_and_brackets_ipv6() -> None:
+    assert Upstream("example.com", 80).authority == "example.com"
+    assert Upstream("::1", 8080).authority == "[::1]:8080"
+    assert Upstream("::1", 80).address == "[::1]:80"
+
+
+# headers
+
+def test_strip_hop_by_hop_and_fields_named_by_connection() -> None:
+    headers = [(b"Connection", b"keep-alive, X-Secret"), (b"Keep-Alive", b"timeout=5"),
+               (b"TE", b"trailers"), (b"Trailer", b"x"), (b"Transfer-Encoding", b"chunked"),
+               (b"Upgrade", b"h2c"), (b"Proxy-Authorization", b"Basic x"),
+               (b"Proxy-Connection", b"keep-alive"), (b"x-secret", b"1"),
+               (b"Content-Length", b"3"), (b"X-Keep", b"yes")]
+    assert connection_tokens(headers) == {b"keep-alive", b"x-secret"}
+    assert strip_hop_by_hop(headers) == [(b"content-length", b"3"), (b"x-keep", b"yes")]
+
+
+def test_host_is_rewritten_to_upstream_and_put_first() -> None:
+    headers = proxy_request_headers(
+        scope([(b"accept", b"*/*"), (b"host", b"front.example:8080")]), UP)
+    assert headers == [(b"host", b"10.0.0.5:8000"), (b"accept", b"*/*")]
+
+
+def test_keep_host_keeps_the_clients() -> None:
+    headers = proxy_request_headers(scope(), UP, keep_host=True)
+    assert headers[0] == (b"host", b"front.example:8080")
+
+
+def test_keep_host_without_a_client_host_falls_back_to_upstream() -> None:
+    assert proxy_request_headers(scope([]), UP, keep_host=True)[0] == (b"host", b"10.0.0.5:8000")
+
+
+def test_forwarded_headers_added() -> None:
+    headers = proxy_request_headers(scope(), UP, forwarded=True)
+    assert headers[1:] == [(b"x-forwarded-for", b"192.0.2.7"), (b"x-forwarded-proto", b"http"),
+                           (b"x-forwarded-host", b"front.example:8080")]
+
+
+def test_forwarded_for_appends_to_earlier_proxies_and_replaces_proto_host() -> None:
+    headers = proxy_request_headers(scope([
+        (b"host", b"h"), (b"x-forwarded-for", b"203.0.113.1"),
+        (b"X-Forwarded-For", b"198.51.100.2"), (b"x-forwarded-proto", b"https"),
+        (b"x-forwarded-host", b"spoofed")]), UP, forwarded=True)
+    assert headers == [(b"host", b"10.0.0.5:8000"),
+                       (b"x-forwarded-for", b"203.0.113.1, 198.51.100.2, 192.0.2.7"),
+                       (b"x-forwarded-proto", b"http"), (b"x-forwarded-host", b"h")]
+
+
+def test_forwarded_proto_for_websocket_schemes() -> None:
+    headers = proxy_request_headers(scope(scheme="wss"), UP, forwarded=True)
+    assert (b"x-forwarded-proto", b"https") in headers
+
+
+def test_without_forwarded_existing_x_forwarded_pass_untouched() -> None:
+    headers = proxy_request_headers(scope([(b"x-forwarded-for", b"1.2.3.4")]), UP)
+    assert headers == [(b"host", b"10.0.0.5:8000"), (b"x-forwarded-for", b"1.2.3.4")]
+
+
+# HTTP requests
+
+def test_request_target_uses_raw_path_and_query() -> None:
+    assert request_target(scope()) == b"/a%20b?x=1"
+    assert request_target(scope(raw_path=None, query_string=b"")) == b"/a%20b"
+
+
+def test_build_request_without_body() -> None:
+    request = build_request(scope(), UP)
+    assert request.method == b"GET" and request.target == b"/a%20b?x=1"
+    assert list(request.headers) == [(b"host", b"10.0.0.5:8000")]
+
+
+def test_build_request_keeps_client_content_length() -> None:
+    request = build_request(scope([(b"host", b"h"), (b"content-length", b"10")], method="POST"),
+                            UP, body=b"01234", more_body=True)
+    assert (b"content-length", b"10") in list(request.headers)
+    assert all(n != b"transfer-encoding" for n, _ in request.headers)
+
+
+def test_build_request_streams_chunked_body_as_chunked() -> None:
+    request = build_request(scope([(b"host", b"h"), (b"transfer-encoding", b"chunked")],
+                                  method="POST"), UP, body=b"abc", more_body=True)
+    assert (b"transfer-encoding", b"chunked") in list(request.headers)
+
+
+def test_build_request_whole_chunked_body_gets_a_length() -> None:
+    request = build_request(scope([(b"host", b"h"), (b"transfer-encoding", b"chunked")],
+                                  method="POST"), UP, body=b"abc")
+    assert (b"content-length", b"3") in list(request.headers)
+    empty = build_request(scope([(b"host", b"h"), (b"transfer-encoding", b"chunked")],
+                                method="POST"), UP)
+    assert (b"content-length", b"0") in list(empty.headers)
+
+
+def test_build_request_is_sendable_by_h11() -> None:
+    conn = h11.Connection(h11.CLIENT)
+    request = build_request(scope([(b"host", b"h"), (b"transfer-encoding", b"chunked")],
+                                  method="PUT"), UP, body=b"abc", more_body=True)
+    wire = conn.send(request) + conn.send(h11.Data(data=b"abc")) + conn.send(h11.EndOfMessage())
+    assert wire.startswith(b"PUT /a%20b?x=1 HTTP/1.1\r\nhost: 10.0.0.5:8000\r\n")
+    assert wire.endswith(b"3\r\nabc\r\n0\r\n\r\n")
+
+
+def response_events(wire: bytes, method: bytes = b"GET") -> list[Any]:
+    conn = h11.Connection(h11.CLIENT)
+    conn.send(h11.Request(method=method, target=b"/", headers=[(b"host", b"h")]))
+    conn.send(h11.EndOfMessage())
+    conn.receive_data(wire)
+    events: list[Any] = []
+    while True:
+        event = conn.next_event()
+        if event is h11.NEED_DATA or isinstance(event, h11.EndOfMessage):
+            if event is not h11.NEED_DATA:
+                events.append(event)
+            return events
+        events.append(event)
+
+
+def test_response_start_strips_transfer_encoding_keeps_length() -> None:
+    events = response_events(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n"
+                             b"Connection: keep-alive, x-hop\r\nX-Hop: 1\r\nX-End: 2\r\n\r\n"
+                             b"3\r\nabc\r\n0\r\n\r\n")
+    assert response_start(events[0]) == {"type": "http.response.start", "status": 200,
+                                         "headers": [(b"x-end", b"2")]}
+    events = response_events(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc")
+    assert response_start(events[0])["headers"] == [(b"content-length", b"3")]
+
+
+def test_body_messages_one_per_chunk_last_one_ends() -> None:
+    events = response_events(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                             b"1\r\na\r\n2\r\nbc\r\n0\r\n\r\n")
+    assert body_messages(events[1:]) == [
+        {"type": "http.response.body", "body": b"a", "more_body": True},
+        {"type": "http.response.body", "body": b"bc", "more_body": False}]
+
+
+def test_body_messages_partial_batch_stays_open() -> None:
+    assert body_messages([h11.Data(data=b"x")]) == [
+        {"type": "http.response.body", "body": b"x", "more_body": True}]
+    assert body_messages([]) == []
+
+
+@pytest.mark.parametrize("wire, method", [
+    (b"HTTP/1.1 204 No Content\r\n\r\n", b"GET"),
+    (b"HTTP/1.1 304 Not Modified\r\nContent-Length: 99\r\n\r\n", b"GET"),
+    (b"HTTP/1.1 200 OK\r\nContent-Length: 99\r\n\r\n", b"HEAD"),
+])
+def test_no_body_for_head_204_304(wire: bytes, method: bytes) -> None:
+    events = response_events(wire, method)
+    assert body_messages(events[1:]) == [
+        {"type": "http.response.body", "body": b"", "more_body": False}]
+
+
+def test_error_messages_say_what_happened() -> None:
+    failure = UpstreamFailure(502, "connection refused",
+                              "upstream 127.0.0.1:9 refused the connection")
+    start, body = error_messages(failure)
+    assert start["status"] == 502
+    assert (b"x-inspector-error", b"connection refused") in start["headers"]
+    assert (b"content-type", b"text/plain; charset=utf-8") in start["headers"]
+    assert body["body"] == b"502 Bad Gateway: upstream 127.0.0.1:9 refused the connection\n"
+    assert (b"content-length", str(len(body["body"])).encode()) in start["headers"]
+
+
+# WebSocket
+
+def ws_scope(**extra: Any) -> dict[str, Any]:
+    return scope([(b"host", b"front:1"), (b"connection", b"Upgrade"),
+                  (b"upgrade", b"websocket"), (b"sec-websocket-key", b"k"),
+                  (b"sec-websocket-version", b"13"), (b"sec-websocket-protocol", b"a, b"),
+                  (b"sec-websocket-extensions", b"permessage-deflate"),
+                  (b"cookie", b"s=1"), (b"origin", b"http://front:1")],
+                 type="websocket", scheme="ws", subprotocols=["a", "b"], **extra)
+
+
+def test_handshake_request_offers_subprotocols_and_passes_headers() -> None:
+    request = handshake_request(ws_scope(), UP, forwarded=True)
+    assert request.host == "10.0.0.5:8000" and request.target == "/a%20b?x=1"
+    assert request.subprotocols == ["a", "b"] and not request.extensions
+    assert request.extra_headers == [(b"cookie", b"s=1"), (b"origin", b"http://front:1"),
+                                     (b"x-forwarded-for", b"192.0.2.7"),
+                                     (b"x-forwarded-proto", b"http"),
+                                     (b"x-forwarded-host", b"front:1")]
+
+
+def test_accept_and_denial_messages() -> None:
+    accept = accept_message(AcceptConnection(subprotocol="b", extra_headers=[
+        (b"set-cookie", b"t=2"), (b"date", b"x"), (b"server", b"uvicorn")]))
+    assert accept == {"type": "websocket.accept", "subprotocol": "b",
+                      "headers": [(b"set-cookie", b"t=2")]}
+    start = denial_start(RejectConnection(status_code=403, headers=[
+        (b"content-length", b"7"), (b"x-why", b"test"), (b"connection", b"close")],
+        has_body=True))
+    assert start == {"type": "websocket.http.response.start", "status": 403,
+                     "headers": [(b"x-why", b"test")]}
+    assert denial_body(RejectData(data=b"go", body_finished=False)) == {
+        "type": "websocket.http.response.body", "body": b"go", "more_body": True}
+
+
+def test_client_events() -> None:
+    assert client_event({"type": "websocket.receive", "text": "hi"}) == TextMessage(data="hi")
+    assert client_event({"type": "websocket.receive", "bytes": b"\x00", "text": None}) == \
+        BytesMessage(data=b"\x00")
+    assert client_event({"type": "websocket.disconnect", "code": 4002, "reason": "done"}) == \
+        CloseConnection(code=4002, reason="done")
+    assert client_event({"type": "websocket.disconnect", "code": 1005, "reason": "x"}) == \
+        CloseConnection(code=1005)
+    assert client_event({"type": "websocket.connect"}) is None
+
+
+def test_close_messages_map_codes_a_frame_cannot_carry() -> None:
+    assert close_message(CloseConnection(code=4001, reason="bye")) == {
+        "type": "websocket.close", "code": 4001, "reason": "bye"}
+    assert close_message(CloseConnection(code=1005))["code"] == 1000
+    lost = close_message(CloseConnection(code=1006))
+    assert lost["code"] == 1014 and "upstream" in lost["reason"]
+    assert len(close_reason("é" * 100).encode()) <= 123
+
+
+def test_message_assembler_joins_fragments() -> None:
+    joiner = MessageAssembler()
+    assert joiner.feed(TextMessage(data="he", message_finished=False)) is None
+    assert joiner.feed(TextMessage(data="llo")) == {"type": "websocket.send", "text": "hello"}
+    assert joiner.feed(BytesMessage(data=b"\x01")) == {"type": "websocket.send",
+                                                       "bytes": b"\x01"}
+
+
+def test_proxy_app_rejects_bad_settings() -> None:
+    from inspector.proxy import ProxyApp
+    with pytest.raises(ValueError, match="https:// upstreams are not supported"):
+        ProxyApp("https://example.com")
+    with pytest.raises(ValueError, match="positive"):
+        ProxyApp("http://example.com", read_timeout=0)
+    with pytest.raises(ValueError, match="pool_size"):
+        ProxyApp("http://example.com", pool_size=-1)
