@@ -157,6 +157,115 @@ def demo(host: str, port: int, no_traffic: bool, **capture: Any) -> None:
            banner="asgi-inspector demo: serving on {url} with traffic; Ctrl+C stops", **capture)
 
 
+def load_events(path: str) -> tuple[dict[str, Any], list[Any]]:
+    """A capture file or a HAR file -> (header, events); one clear line if neither."""
+    from inspector.capture import CaptureError, read_capture
+
+    try:
+        from inspector.har import HarError, is_har, load_har
+    except ImportError:            # pragma: no cover - HAR support ships with the package
+        is_har = None
+    try:
+        if is_har is not None and is_har(path):
+            try:
+                return load_har(path)
+            except HarError as exc:
+                raise click.ClickException(str(exc)) from None
+        capture = read_capture(path)
+        return capture.header, capture.events
+    except CaptureError as exc:
+        raise click.ClickException(str(exc)) from None
+    except OSError as exc:
+        raise click.ClickException(f"{path}: {exc.strerror}") from None
+
+
+def compile_filter_option(text: str | None) -> Callable[[Any], bool] | None:
+    """--filter EXPR -> predicate, or a one-line error pointing at the column."""
+    if not text:
+        return None
+    from inspector.filters import FilterError, compile_filter
+
+    try:
+        return compile_filter(text)
+    except FilterError as exc:
+        raise click.ClickException(f"--filter: {exc}") from None
+
+
+@cli.command()
+@click.argument("capture", type=click.Path(exists=True, dir_okay=False))
+@click.option("--to", "to_url", metavar="URL", help="Replay over the network to this server.")
+@click.option("--app", "app_path", metavar="MODULE:APP", help="Replay in-process into this app.")
+@click.option("--app-dir", default=".", show_default=True)
+@click.option("--filter", "filter_text", metavar="EXPR", help="Only flows matching EXPR.")
+@click.option("--concurrency", type=click.IntRange(1, 256), default=1, show_default=True)
+@click.option("--pace", type=click.Choice(["original", "fast"]), default="fast",
+              show_default=True, help="Keep the recorded timing of chunks and messages, or not.")
+@click.option("--ignore-header", multiple=True, metavar="NAME",
+              help="Another response header to ignore when comparing (repeatable).")
+@click.option("--save", type=click.Path(dir_okay=False, writable=True),
+              help="Keep the replayed flows in this capture file.")
+def replay(capture: str, to_url: str | None, app_path: str | None, app_dir: str,
+           filter_text: str | None, concurrency: int, pace: str, ignore_header: tuple[str, ...],
+           save: str | None) -> None:
+    """Replay a capture (or HAR) and compare: exit 1 when any flow answers differently."""
+    import asyncio
+
+    from inspector.flows import fold_events
+    from inspector.replay import VOLATILE_HEADERS, compare, exchanges
+    from inspector.replay_run import InProcessTarget, NetworkTarget, replay_all
+
+    if (to_url is None) == (app_path is None):
+        raise click.UsageError("give exactly one of --to URL or --app MODULE:APP")
+    header, events = load_events(capture)
+    predicate = compile_filter_option(filter_text)
+    originals = {(f.conn): f for f in fold_events(events) if f.type in ("http", "websocket")}
+    chosen = [e for e in exchanges(events)
+              if e.conn in originals and (predicate is None or predicate(originals[e.conn]))]
+    if not chosen:
+        raise click.ClickException("no flows to replay" + (" match the filter" if predicate else ""))
+    try:
+        target: Any = (NetworkTarget(to_url) if to_url is not None
+                       else InProcessTarget(load_app(app_path or "", app_dir)))
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+
+    async def go() -> list[Any]:
+        await target.start()
+        try:
+            return await replay_all(target, chosen, pace=pace, concurrency=concurrency)
+        finally:
+            await target.stop()
+
+    try:
+        results = asyncio.run(go())
+    except (OSError, RuntimeError) as exc:
+        raise click.ClickException(f"replay failed: {exc}") from None
+    from inspector.headless import target as shown_target
+    from inspector.safe_text import visible
+
+    ignore = VOLATILE_HEADERS | {h.lower() for h in ignore_header}
+    differ = 0
+    for exchange, flow in results:
+        original = originals[exchange.conn]
+        verdict = compare(original, flow, ignore)
+        differ += not verdict.same
+        what = "WS" if original.type == "websocket" else visible(original.method)
+        note = " (body was cut at capture: replayed the part kept)" if exchange.body_cut else ""
+        click.echo(f"{exchange.label} {what} {shown_target(original)} "
+                   f"{original.status} -> {flow.status} {visible(verdict.summary())}{note}")
+        if verdict.body_diff:
+            for line in verdict.body_diff.splitlines()[:20]:
+                click.echo(f"    {visible(line)}")
+    click.echo(f"{len(results)} replayed: {len(results) - differ} same, {differ} differ")
+    if save:
+        from inspector.capture import CaptureWriter
+
+        with CaptureWriter(save, {"replay_of": capture}) as writer:
+            writer.write(target.recorder.events())
+    if differ:
+        sys.exit(1)
+
+
 def load_app(app_path: str, app_dir: str = ".") -> Any:
     """Import MODULE:APP (uvicorn's syntax), or fail with one line that says why."""
     from uvicorn.importer import ImportFromStringError, import_from_string

@@ -97,6 +97,7 @@ class Flow:
     exception: ExceptionInfo | None = None
     app_exited: bool = False
     event_seqs: list[int] = field(default_factory=list)
+    replay_of: str | None = None          # "<source>#<conn>" of the original, for a replay
 
     @property
     def url(self) -> str:

@@ -281,6 +281,11 @@ def _settle(flow: Flow, state: str, time: float) -> None:
         flow.end = time
 
 
+# A scope key replay adds (servers and apps ignore unknown keys): "<source>#<conn>" of the
+# flow this connection replays.
+REPLAY_KEY = "asgi_inspector.replay_of"
+
+
 # -- scope ----------------------------------------------------------------------------------
 
 def _flow_from_scope(ftype: FlowType, event: Event, source: str, scope: Message) -> Flow:
@@ -304,6 +309,7 @@ def _flow_from_scope(ftype: FlowType, event: Event, source: str, scope: Message)
     flow.client = _addr(get("client"))
     flow.server = _addr(get("server"))
     flow.request_headers = _headers(get("headers"))
+    flow.replay_of = _str(get(REPLAY_KEY)) or None
     if websocket:
         protocols = get("subprotocols")
         if isinstance(protocols, (list, tuple)):

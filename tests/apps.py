@@ -127,3 +127,21 @@ def starlette_app(lifespan_log: list[str] | None = None) -> Starlette:
 
 # For `asgi-inspector run tests.apps:app` in subprocess tests.
 app = starlette_app()
+
+
+async def json_api_v2(request: Request) -> Response:
+    return JSONResponse({"items": [1, 2, 4], "q": request.query_params.get("q")},
+                        headers={"x-request-id": "abc123"})
+
+
+def changed_app() -> Starlette:
+    """The same app after a change: /api/items answers differently."""
+    changed = starlette_app()
+    for route in changed.routes:
+        if getattr(route, "path", "") == "/api/items":
+            route.endpoint = json_api_v2  # type: ignore[attr-defined]
+            route.app = Route("/api/items", json_api_v2).app  # type: ignore[attr-defined]
+    return changed
+
+
+app_v2 = changed_app()
