@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import socket
 from collections.abc import Iterable
 from typing import Any
 from urllib.parse import urlsplit
@@ -33,6 +34,14 @@ HOP_BY_HOP = frozenset({b"connection", b"keep-alive", b"proxy-connection", b"te"
                         b"sec-websocket-key", b"sec-websocket-version",
                         b"sec-websocket-extensions", b"sec-websocket-protocol"})
 _ids = itertools.count(1)
+
+
+async def _connect(host: str, port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    reader, writer = await asyncio.open_connection(host, port)
+    sock = writer.get_extra_info("socket")
+    if sock is not None:   # headers and body go in separate writes: no Nagle delay
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return reader, writer
 
 
 async def _pace(start: float, offset: float, pace: str, loop: asyncio.AbstractEventLoop) -> None:
@@ -183,6 +192,7 @@ class NetworkTarget:
     async def replay(self, exchange: Exchange, pace: str = "fast") -> Flow:
         scope = exchange.replay_scope()
         scope["server"] = (self.host, self.port)
+        first_seq = self.recorder.ring.next_seq
         conn = self.recorder.open(scope)
         try:
             if exchange.type == "websocket":
@@ -194,12 +204,12 @@ class NetworkTarget:
             self.recorder.exit(conn, exc)
         else:
             self.recorder.exit(conn, None)
-        return _flow_of(self.recorder.events(), conn)
+        return _flow_of(self.recorder.events(first_seq), conn)
 
     async def _http(self, exchange: Exchange, conn: int, pace: str) -> None:
         loop = asyncio.get_running_loop()
         start = loop.time()
-        reader, writer = await asyncio.open_connection(self.host, self.port)
+        reader, writer = await _connect(self.host, self.port)
         try:
             h = h11.Connection(h11.CLIENT)
             chunks = [(t, m) for t, m in exchange.client_messages if m.get("type") == "http.request"]
@@ -245,7 +255,7 @@ class NetworkTarget:
     async def _websocket(self, exchange: Exchange, conn: int, pace: str) -> None:
         loop = asyncio.get_running_loop()
         start = loop.time()
-        reader, writer = await asyncio.open_connection(self.host, self.port)
+        reader, writer = await _connect(self.host, self.port)
         wsc = wsproto.WSConnection(wsproto.ConnectionType.CLIENT)
         scope = exchange.scope
         writer.write(wsc.send(ws.Request(
