@@ -57,7 +57,9 @@ class Publisher:
         if self.save_path is not None:
             from inspector.capture import CaptureWriter
 
-            self._writer = CaptureWriter(self.save_path, self.hello_info())
+            # "{pid}" in the name: one file per worker process (uvicorn --workers).
+            path = Path(str(self.save_path).replace("{pid}", str(os.getpid())))
+            self._writer = CaptureWriter(path, self.hello_info())
             self._saved_seq = self.recorder.ring.first_seq
         self._ready.clear()
         self._thread = threading.Thread(target=self._run, name="asgi-inspector-publisher",

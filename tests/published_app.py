@@ -1,5 +1,5 @@
 """A wrapped app for subprocess servers (uvicorn --workers N): tap on, optional save file
-from $PUBLISHED_SAVE (with {pid} replaced, one file per worker)."""
+from $PUBLISHED_SAVE ("{pid}" in it is replaced by the middleware: one file per worker)."""
 
 from __future__ import annotations
 
@@ -9,5 +9,4 @@ from inspector import InspectorMiddleware
 from tests.apps import starlette_app
 
 _save = os.environ.get("PUBLISHED_SAVE")
-app = InspectorMiddleware(starlette_app(),
-                          save=_save.replace("{pid}", str(os.getpid())) if _save else None)
+app = InspectorMiddleware(starlette_app(), save=_save)
