@@ -10,14 +10,20 @@ Nothing here may raise into the app: failures are counted and logged once.
 from __future__ import annotations
 
 import logging
+import marshal
 import time
 import traceback
 from itertools import count
 from typing import Any
 
-from inspector.events import (EXIT, RECEIVE, SCOPE, SEND, Event, decode_record, encode_record,
-                              plain_data)
+from inspector.events import (EXIT, MARSHAL_VERSION, RECEIVE, SCOPE, SEND, Event,
+                              decode_record, encode_record, plain_data)
 from inspector.ring import RingBuffer
+
+# The hot path calls these directly: encode_record() is the same marshal call, one frame
+# deeper (see inspector.events for the record layout).
+_clock = time.perf_counter
+_dumps = marshal.dumps
 
 log = logging.getLogger("asgi_inspector")
 
@@ -50,6 +56,15 @@ class Recorder:
         self._conn_ids = count(1)
         self.errors = 0           # failures inside the inspector, never shown to the app
 
+    @property
+    def ring(self) -> RingBuffer:
+        return self._ring
+
+    @ring.setter
+    def ring(self, ring: RingBuffer) -> None:
+        self._ring = ring
+        self._append = ring.append     # bound once: this runs for every message
+
     def now(self) -> float:
         """Seconds since this capture started, on the monotonic clock."""
         return time.perf_counter() - self._t0
@@ -58,19 +73,19 @@ class Recorder:
         """Record a new connection's scope; return its connection id."""
         conn = next(self._conn_ids)
         try:
-            t = time.perf_counter() - self._t0
+            t = _clock() - self._t0
             data = scope.copy()
             # The three a server or framework commonly adds; the rest on the slow path.
             data.pop("state", None)
             data.pop("app", None)
             data.pop("extensions", None)
             try:
-                record = encode_record(conn, SCOPE, t, data)
+                record = _dumps((conn, SCOPE, t, data), MARSHAL_VERSION)
             except ValueError:
                 for key in _NOT_DATA:
                     data.pop(key, None)
                 record = encode_record(conn, SCOPE, t, plain_data(data))
-            self.ring.append(record)
+            self._append(record)
         except Exception as exc:  # pragma: no cover - defensive: never reach the app
             self._failed(exc)
         return conn
@@ -78,7 +93,7 @@ class Recorder:
     def message(self, conn: int, kind: str, message: Any) -> None:
         """Record a message the app received (kind "receive") or sent (kind "send")."""
         try:
-            t = time.perf_counter() - self._t0
+            t = _clock() - self._t0
             key = _PAYLOAD_KEY.get(message["type"])
             if key is not None:
                 payload = message.get(key)
@@ -86,22 +101,22 @@ class Recorder:
                     key = "text"
                     payload = message.get(key)
                 if payload is not None and len(payload) > self.body_limit:
-                    self.ring.append(self._cut(conn, kind, t, message, key, payload))
+                    self._append(self._cut(conn, kind, t, message, key, payload))
                     return
             try:
-                record = encode_record(conn, kind, t, message)
+                record = _dumps((conn, kind, t, message), MARSHAL_VERSION)
             except ValueError:
                 record = encode_record(conn, kind, t, plain_data(message))
-            self.ring.append(record)
+            self._append(record)
         except Exception as exc:
             self._failed(exc)
 
     def exit(self, conn: int, exc: BaseException | None) -> None:
         """Record that the app's call for this connection returned or raised."""
         try:
-            t = time.perf_counter() - self._t0
+            t = _clock() - self._t0
             if exc is None:
-                self.ring.append(encode_record(conn, EXIT, t, None))
+                self._append(_dumps((conn, EXIT, t, None), MARSHAL_VERSION))
                 return
             info = {"type": f"{type(exc).__module__}.{type(exc).__qualname__}",
                     "message": _safe_str(exc),
