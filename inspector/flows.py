@@ -148,6 +148,14 @@ class FlowFolder:
         """The flow of connection `conn` from `source`, if its scope was seen."""
         return self.flows.get((source, conn))
 
+    def forget(self, source: str, conn: int) -> None:
+        """Drop a finished flow (a consumer that keeps no history, such as headless
+        output, stays bounded); its later events count as orphans."""
+        self.flows.pop((source, conn), None)
+        conns = self._conns.get(source)
+        if conns is not None:
+            conns.pop(conn, None)
+
     def add(self, event: Event, source: str = "") -> Flow | None:
         """Fold one event; the flow it touched, or None if it has no flow (an orphan)."""
         conns = self._conns.get(source)

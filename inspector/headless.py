@@ -92,43 +92,39 @@ def _tagged(flow: Flow, line: str) -> str:
 
 
 class FlowLines:
-    """Remembers what was printed, so each flow yields its lines once."""
+    """Decides which lines the flows call for, each once: an HTTP exchange when the app's
+    call has returned (so an exception raised after the response is on its line), a
+    WebSocket session when it is accepted and when the app's call returns."""
 
     def __init__(self, started_wall: float) -> None:
         self.started_wall = started_wall
         self._opened: set[tuple[str, int]] = set()
-        self._done: set[tuple[str, int]] = set()
+        self.finished: list[tuple[str, int]] = []   # keys done since the caller last looked
 
     def lines(self, flows: Iterable[Flow]) -> list[str]:
         """The lines the given (just updated) flows call for, in order."""
         out: list[str] = []
         for flow in flows:
-            key = (flow.source, flow.conn)
-            if key in self._done or flow.type == "lifespan":
+            if flow.type == "lifespan":
                 continue
-            if flow.type == "websocket":
-                if key not in self._opened and (flow.accepted or flow.state != OPEN):
-                    self._opened.add(key)
-                    if flow.accepted:
-                        out.append(ws_open_line(flow, self.started_wall))
-                if flow.state != OPEN:
-                    self._done.add(key)
-                    out.append(ws_close_line(flow, self.started_wall))
-            elif flow.state != OPEN:
-                self._done.add(key)
-                out.append(http_line(flow, self.started_wall))
+            key = (flow.source, flow.conn)
+            if flow.type == "websocket" and key not in self._opened and flow.accepted:
+                self._opened.add(key)
+                out.append(ws_open_line(flow, self.started_wall))
+            if flow.app_exited:
+                self._opened.discard(key)
+                self.finished.append(key)
+                out.append(ws_close_line(flow, self.started_wall) if flow.type == "websocket"
+                           else http_line(flow, self.started_wall))
         return out
 
     def still_open(self, flows: Iterable[Flow]) -> list[str]:
-        """Lines for flows that never finished (at shutdown), marked as such."""
+        """Lines for flows whose app call never returned (at shutdown), marked as such."""
         out = []
         for flow in flows:
-            key = (flow.source, flow.conn)
-            if key in self._done or flow.type == "lifespan":
+            if flow.type == "lifespan" or flow.app_exited:
                 continue
-            self._done.add(key)
-            if flow.type == "websocket":
-                out.append(ws_close_line(flow, self.started_wall) + " [still open at exit]")
-            else:
-                out.append(http_line(flow, self.started_wall) + " [still open at exit]")
+            line = (ws_close_line(flow, self.started_wall) if flow.type == "websocket"
+                    else http_line(flow, self.started_wall))
+            out.append(line + " [still open at exit]")
         return out

@@ -111,6 +111,9 @@ class HeadlessPrinter:
         if batch.records:
             events = [decode_record(batch.first_seq + i, r) for i, r in enumerate(batch.records)]
             self._write(self.lines.lines(self.folder.extend(events)))
+            for source, conn in self.lines.finished:     # printed: keep memory bounded
+                self.folder.forget(source, conn)
+            self.lines.finished.clear()
 
     def finish(self) -> None:
         self.poll()

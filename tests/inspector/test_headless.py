@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import io
 from typing import Any
 
 from inspector.events import Event
 from inspector.flows import FlowFolder
 from inspector.headless import FlowLines, human_duration, human_size
+from inspector.middleware import InspectorMiddleware
+from inspector.serve import HeadlessPrinter
 
 
 def events(*specs: tuple[int, str, dict[str, Any]]) -> list[Event]:
@@ -20,14 +24,14 @@ SCOPE = {"type": "http", "method": "GET", "path": "/x\x1b]2;t\x07", "query_strin
 def test_http_line_after_completion_only() -> None:
     folder, lines = FlowFolder(), FlowLines(started_wall=0.0)
     first = events((1, "scope", SCOPE), (1, "send", {"type": "http.response.start", "status": 201,
-                                                     "headers": []}))
-    assert lines.lines(folder.extend(first)) == []
-    rest = [Event(2, 1, 0.5, "send", {"type": "http.response.body", "body": b"x" * 2048}),
-            Event(3, 1, 0.6, "exit", {"type": "inspector.exit", "exception": None})]
-    (line,) = lines.lines(folder.extend(rest))
-    assert " #1 GET /x\\e]2;t\\x07?a=1 201 500.0ms req=0B resp=2.0KB" in line
+                                                     "headers": []}),
+                   (1, "send", {"type": "http.response.body", "body": b"x" * 2048}))
+    assert lines.lines(folder.extend(first)) == []        # complete, but the app still runs
+    boom = {"type": "inspector.exit", "exception": {"type": "E", "message": "after response"}}
+    (line,) = lines.lines(folder.extend([Event(3, 1, 0.6, "exit", boom)]))
+    assert " #1 GET /x\\e]2;t\\x07?a=1 201 20.0ms req=0B resp=2.0KB E: after response" in line
     assert "\x1b" not in line
-    assert lines.lines(folder.extend([])) == []           # printed once
+    assert lines.finished == [("", 1)]
 
 
 def test_websocket_open_and_close_lines() -> None:
@@ -41,8 +45,32 @@ def test_websocket_open_and_close_lines() -> None:
             Event(4, 7, 1.1, "send", {"type": "websocket.send", "text": "hi"}),
             Event(5, 7, 1.2, "send", {"type": "websocket.send", "bytes": b"x"}),
             Event(6, 7, 2.0, "send", {"type": "websocket.close", "code": 4001})]
-    (line,) = lines.lines(folder.extend(more))
+    assert lines.lines(folder.extend(more)) == []          # the app has not returned yet
+    (line,) = lines.lines(folder.extend([Event(7, 7, 2.1, "exit", {"type": "inspector.exit",
+                                                                    "exception": None})]))
     assert "#7 WS /ws closed code=4001 by=app in=1 out=2" in line
+
+
+def test_headless_printer_forgets_printed_flows() -> None:
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    async def nothing() -> dict[str, Any]:
+        return {}
+
+    async def sink(message: Any) -> None:
+        pass
+
+    mw = InspectorMiddleware(app, tap=False)
+    out = io.StringIO()
+    printer = HeadlessPrinter(mw, out)
+    for i in range(300):
+        asyncio.run(mw({"type": "http", "method": "GET", "path": f"/{i}", "headers": []},
+                       nothing, sink))
+        printer.poll()
+    assert len(out.getvalue().splitlines()) == 300
+    assert len(printer.folder.flows) == 0        # bounded: nothing kept once printed
 
 
 def test_still_open_at_exit_is_marked() -> None:
