@@ -125,3 +125,8 @@ def test_replay_cli_exit_status(recorded: list[Any], tmp_path: Path) -> None:
     assert sum(1 for f in replayed if f.replay_of) == 5
     bad = run()
     assert bad.returncode == 2 and "--to URL or --app" in bad.stderr
+    only_echo = run("--app", "tests.apps:app_v2", "--filter", "path:/echo method:POST")
+    assert only_echo.returncode == 0 and "1 replayed: 1 same, 0 differ" in only_echo.stdout
+    typo = run("--app", "tests.apps:app", "--filter", "stauts:5xx")
+    assert typo.returncode == 1 and "column 1" in typo.stderr
+    assert len(typo.stderr.strip().splitlines()) == 1
