@@ -78,9 +78,11 @@ class InspectorMiddleware:
             record(conn, "receive", message)
             return message
 
-        async def inspected_send(message: Message) -> None:
+        def inspected_send(message: Message) -> Awaitable[None]:
+            # Not a coroutine of our own: the app awaits the server's send() directly,
+            # so sending adds no frame and no await.
             record(conn, "send", message)
-            await send(message)
+            return send(message)
 
         try:
             await self.app(scope, inspected_receive, inspected_send)
