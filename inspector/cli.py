@@ -162,7 +162,8 @@ def load_events(path: str) -> tuple[dict[str, Any], list[Any]]:
     from inspector.capture import CaptureError, read_capture
 
     try:
-        from inspector.har import HarError, is_har, load_har
+        from inspector.har import HarError
+        from inspector.har_import import is_har, load_har
     except ImportError:            # pragma: no cover - HAR support ships with the package
         is_har = None
     try:
@@ -264,6 +265,35 @@ def replay(capture: str, to_url: str | None, app_path: str | None, app_dir: str,
             writer.write(target.recorder.events())
     if differ:
         sys.exit(1)
+
+
+@cli.command()
+@click.argument("capture", type=click.Path(exists=True, dir_okay=False))
+@click.option("--format", "fmt", type=click.Choice(["har", "curl", "jsonl"]), required=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True),
+              help="Write here instead of stdout.")
+@click.option("--filter", "filter_text", metavar="EXPR", help="Only flows matching EXPR.")
+@click.option("--include-secrets", is_flag=True,
+              help="Keep Authorization, Cookie, Set-Cookie, API-key headers as they are.")
+@click.option("--secret-header", multiple=True, metavar="NAME",
+              help="Another header to mask (repeatable).")
+def export(capture: str, fmt: str, output: str | None, filter_text: str | None,
+           include_secrets: bool, secret_header: tuple[str, ...]) -> None:
+    """Export a capture (or HAR) as HAR 1.2, curl commands or JSON Lines; secrets masked."""
+    from inspector.exports import export_text
+
+    header, events = load_events(capture)
+    predicate = compile_filter_option(filter_text)
+    text = export_text(fmt, header, events, predicate=predicate,
+                       include_secrets=include_secrets, secret_headers=secret_header)
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        try:
+            with open(output, "w", encoding="utf-8") as f:
+                f.write(text)
+        except OSError as exc:
+            raise click.ClickException(f"{output}: {exc.strerror}") from None
 
 
 def load_app(app_path: str, app_dir: str = ".") -> Any:
