@@ -65,11 +65,25 @@ def _serve(app: Any, host: str, port: int, save: str | None, capacity: int, max_
 
     options = CaptureOptions(save=save, capacity=capacity, max_bytes=_size(max_bytes),
                              body_limit=_size(body_limit), tap=not no_tap)
+    dashboard = not headless and sys.stdin.isatty() and sys.stdout.isatty()
     try:
         server = CaptureServer(app, host, port, options, name=name, companions=companions,
-                               log_level=log_level, **uvicorn_options)
-        click.echo(banner.format(url=server.url), err=True)
-        server.run_foreground(headless_out=sys.stdout)
+                               # The dashboard owns the terminal: no uvicorn logs on it.
+                               log_level="critical" if dashboard else log_level,
+                               **uvicorn_options)
+        if not dashboard:
+            click.echo(banner.format(url=server.url), err=True)
+            server.run_foreground(headless_out=sys.stdout)
+        else:
+            from inspector.feeds import LocalFeed
+            from tui.app import run_dashboard
+
+            server.start_background()
+            try:
+                run_dashboard(LocalFeed(server.middleware, name=name),
+                              title=banner.format(url=server.url).split(": ", 1)[-1])
+            finally:
+                server.stop()
     except StartupError as exc:
         raise click.ClickException(str(exc)) from None
     errors = server.middleware.recorder.errors
@@ -294,6 +308,50 @@ def export(capture: str, fmt: str, output: str | None, filter_text: str | None,
                 f.write(text)
         except OSError as exc:
             raise click.ClickException(f"{output}: {exc.strerror}") from None
+
+
+@cli.command()
+@click.option("--connect", "sockets", multiple=True, type=click.Path(exists=True),
+              help="Attach to this tap socket only (repeatable); default: every one found.")
+def tui(sockets: tuple[str, ...]) -> None:
+    """Attach the dashboard to every running InspectorMiddleware of yours (all workers)."""
+    from inspector.feeds import TapFeed
+    from tui.app import run_dashboard
+
+    run_dashboard(TapFeed(list(sockets) or None), title="attached to live taps")
+
+
+@cli.command(name="open")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+def open_capture(path: str) -> None:
+    """Open a saved capture (or a HAR file) in the dashboard, read-only."""
+    from inspector.feeds import FileFeed
+    from tui.app import run_dashboard
+
+    from inspector.har_import import is_har
+
+    if is_har(path):
+        import tempfile
+
+        from inspector.capture import CaptureWriter
+
+        header, events = load_events(path)
+        converted = tempfile.NamedTemporaryFile(suffix=".jsonl", delete=False)
+        converted.close()
+        with CaptureWriter(converted.name, {k: v for k, v in header.items()
+                                            if k not in ("format", "version")}) as writer:
+            writer.write(events)
+        feed = FileFeed(converted.name)
+        feed.description = f"HAR {os.path.basename(path)}"
+    else:
+        from inspector.capture import CaptureError, iter_capture
+
+        try:                       # the header and first line only: a clear one-line error
+            next(iter(iter_capture(path)), None)
+        except CaptureError as exc:
+            raise click.ClickException(str(exc)) from None
+        feed = FileFeed(path)
+    run_dashboard(feed, title=os.path.basename(path))
 
 
 def load_app(app_path: str, app_dir: str = ".") -> Any:

@@ -124,3 +124,7 @@ def test_startup_errors_are_one_line() -> None:
     one_line_error(run_cli("proxy", "http://127.0.0.1:8000", "--listen", "127.0.0.1:99999"),
                    "port")
     one_line_error(run_cli("run", "tests.apps:app", "--max-bytes", "lots"), "lots")
+    one_line_error(run_cli("open", "README.md"), "line 1", "not an asgi-inspector capture")
+    one_line_error(run_cli("open", "no-such-file.jsonl"), "does not exist")
+    one_line_error(run_cli("export", "README.md", "--format", "har"), "line 1")
+    one_line_error(run_cli("tui", "--connect", "/nonexistent.sock"), "does not exist")

@@ -1,0 +1,88 @@
+"""Attach the dashboard to a real app served by `uvicorn --workers 2`, started after it."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from inspector.feeds import TapFeed
+from tests.conftest import free_port
+from tests.tui.conftest import SIZE, screen_text, until
+from tui.app import InspectorApp
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def runtime() -> Iterator[Path]:
+    directory = Path(tempfile.mkdtemp(prefix="ai-rt-"))   # short: a socket path is <108 bytes
+    os.chmod(directory, 0o700)
+    yield directory
+    shutil.rmtree(directory, ignore_errors=True)
+
+
+def get(url: str) -> bool:
+    try:
+        with httpx.Client(timeout=1) as client:    # a new connection each time: the kernel
+            return client.get(url).status_code == 200   # spreads them over the workers
+    except httpx.HTTPError:
+        return False
+
+
+async def test_two_workers_appear_aggregate_and_go(runtime: Path) -> None:
+    app = InspectorApp(TapFeed(directory=runtime, rediscover=0.2), clock="relative")
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause(0.3)
+        assert app.model.store.total == 0          # nothing published yet
+        port = free_port()
+        env = {**os.environ, "ASGI_INSPECTOR_RUNTIME_DIR": str(runtime),
+               "PYTHONPATH": str(ROOT)}
+        env.pop("PUBLISHED_SAVE", None)
+        proc = subprocess.Popen(  # noqa: ASYNC220 - started once, waited for off the loop
+            [sys.executable, "-m", "uvicorn", "tests.published_app:app", "--port", str(port),
+             "--workers", "2", "--log-level", "warning"], cwd=ROOT, env=env)
+        try:
+            # Both workers are found once they start (lifespan flows: sources, no rows).
+            await until(pilot, lambda: len(app.model.sources) == 2, timeout=30)
+            pids = {s.info["pid"] for s in app.model.sources.values()}
+            assert len(pids) == 2 and os.getpid() not in pids
+            url = f"http://127.0.0.1:{port}/hello"
+
+            def both_served() -> bool:
+                return {f.source for f in app.model.store.flows} == \
+                    {f"pid {pid}" for pid in pids}
+            for _ in range(200):
+                assert await asyncio.to_thread(get, url)
+                await pilot.pause(0.01)
+                if both_served():
+                    break
+            await until(pilot, both_served)
+            await pilot.pause(0.2)
+            text = screen_text(app)
+            assert "Source" in text
+            assert any(f"pid {pid}" in text for pid in pids)
+            assert "sources 2" in text
+            # Sorted by source, the two workers' flows are side by side in one list.
+            app.set_sort(app.model.store.sort.__class__("source"))
+            sources = [app.model.store.row(i).source for i in range(len(app.model.store))]
+            assert sources == sorted(sources)
+        finally:
+            proc.send_signal(signal.SIGINT)
+            await asyncio.to_thread(proc.wait, 30)
+        # Both publishers said BYE: both sources gone, their flows kept.
+        await until(pilot, lambda: all(s.gone for s in app.model.sources.values()),
+                    timeout=15)
+        await pilot.pause(0.2)
+        assert "(2 gone)" in screen_text(app)
+        assert app.model.store.total >= 2
+

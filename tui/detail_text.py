@@ -1,0 +1,396 @@
+"""What the detail tabs say about a flow, as Rich `Text`. No Textual.
+
+Every captured string goes through `visible()` and into `Text` (never markup), so an OSC
+sequence in a header is shown as `\\e]2;...` and `[bold]` in a path is shown as typed.
+The Events and Messages tabs can hold thousands of lines: they are sequences that decode
+and format a line when the viewer asks for it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from http import HTTPStatus
+from typing import overload
+
+from rich.text import Text
+
+from inspector.events import Event
+from inspector.flow_model import (
+    APP_EXCEPTION,
+    CLIENT_DISCONNECTED,
+    COMPLETE,
+    INCOMPLETE,
+    OPEN,
+    REFUSED,
+    Flow,
+)
+from inspector.headless import human_duration, human_size
+from inspector.safe_text import visible, visible_bytes
+from tui.event_log import EventLog
+from tui.flow_store import kind_of, request_size, response_size
+
+ENDINGS = {
+    OPEN: "still open",
+    COMPLETE: "complete",
+    CLIENT_DISCONNECTED: "client disconnected",
+    APP_EXCEPTION: "app raised",
+    INCOMPLETE: "app returned without finishing the response",
+    REFUSED: "refused (handshake denied)",
+}
+
+PREVIEW = 160
+
+
+def ms(seconds: float) -> str:
+    """0.0123 -> "12.300ms": fixed precision, for lanes where digits line up."""
+    return f"{seconds * 1000:.3f}ms"
+
+
+def _label(text: Text, name: str, value: str | Text, style: str = "") -> None:
+    text.append(f"{name:<12}", style="bold")
+    if isinstance(value, Text):
+        text.append_text(value)
+    else:
+        text.append(value, style=style)
+    text.append("\n")
+
+
+def _phase_bar(parts: list[tuple[str, float, str]], width: int = 40) -> Text:
+    total = sum(d for _, d, _ in parts) or 1.0
+    bar = Text()
+    for _, duration, style in parts:
+        cells = round(duration / total * width)
+        if duration > 0 and cells == 0:
+            cells = 1
+        bar.append("█" * cells, style=style)
+    return bar
+
+
+def overview(flow: Flow, exception_lines: int = 60) -> Text:
+    """The Overview tab: URL, status, how it ended, timings broken down, sizes.
+
+    How it ended (and the exception, when the app raised) comes right after the status:
+    it is what one opens a failed flow for; the traceback closes the tab.
+    """
+    text = Text()
+    first = Text()
+    first.append(f"{kind_of(flow)} ", style="bold")
+    if flow.method:
+        first.append(visible(flow.method) + " ", style="bold")
+    first.append(visible(flow.url))
+    text.append_text(first)
+    text.append("\n\n")
+    if flow.type == "websocket":
+        _ws_status(flow, text)
+    else:
+        _http_status(flow, text)
+    ending = ENDINGS.get(flow.state, flow.state)
+    style = "red" if flow.state in (APP_EXCEPTION, INCOMPLETE) else \
+        "yellow" if flow.state in (CLIENT_DISCONNECTED, REFUSED, OPEN) else "green"
+    _label(text, "Ended", ending, style)
+    exc = flow.exception
+    if exc is not None:
+        _label(text, "Raised", visible(f"{exc.type}: {exc.message}"), "bold red")
+    if flow.source:
+        _label(text, "Source", visible(flow.source))
+    if flow.client:
+        _label(text, "Client", visible(f"{flow.client[0]}:{flow.client[1]}"))
+    text.append("\n")
+    if flow.type == "websocket":
+        _ws_overview(flow, text)
+    else:
+        _http_overview(flow, text)
+    if exc is not None and exc.traceback:
+        text.append("\n")
+        lines = exc.traceback.rstrip("\n").split("\n")
+        if len(lines) > exception_lines:
+            text.append(f"  … {len(lines) - exception_lines} lines above\n", style="dim")
+            lines = lines[-exception_lines:]
+        for line in lines:
+            text.append(visible(line) + "\n", style="dim")
+    return text
+
+
+def _http_status(flow: Flow, text: Text) -> None:
+    if flow.status is not None:
+        try:
+            phrase = HTTPStatus(flow.status).phrase
+        except ValueError:
+            phrase = ""
+        style = "red" if flow.status >= 500 else "yellow" if flow.status >= 400 else \
+            "cyan" if flow.status >= 300 else "green"
+        _label(text, "Status", f"{flow.status} {phrase}".rstrip(), style)
+    else:
+        _label(text, "Status", "no response started", "yellow")
+
+
+def _ws_status(flow: Flow, text: Text) -> None:
+    if flow.state == REFUSED:
+        _label(text, "Handshake", f"refused ({flow.status or 403})", "yellow")
+    elif flow.accepted:
+        sub = f", subprotocol {visible(flow.subprotocol)}" if flow.subprotocol else ""
+        _label(text, "Handshake", "accepted" + sub, "green")
+    else:
+        _label(text, "Handshake", "not answered yet", "yellow")
+
+
+def _http_overview(flow: Flow, text: Text) -> None:
+    _label(text, "Protocol", visible(f"HTTP/{flow.http_version} ({flow.scheme})"))
+    start = flow.start
+    request_done = flow.request_done
+    response_start = flow.response_start
+    end = flow.end
+    total = None if end is None else end - start
+    _label(text, "Duration", human_duration(total) if total is not None else "still open")
+    phases: list[tuple[str, float, str]] = []
+    if request_done is not None:
+        phases.append(("request body", request_done - start, "blue"))
+    if response_start is not None:
+        waited_from = request_done if request_done is not None and \
+            request_done <= response_start else start
+        phases.append(("waiting (app)", response_start - waited_from, "yellow"))
+        if end is not None:
+            phases.append(("response streaming", end - response_start, "green"))
+    if phases:
+        text.append("Timings     ", style="bold")
+        text.append_text(_phase_bar(phases))
+        text.append("\n")
+        for name, duration, style in phases:
+            text.append("  ")
+            text.append("█ ", style=style)
+            text.append(f"{name:<20}{ms(duration):>14}\n")
+        if flow.ttfb is not None:
+            text.append(f"  {'time to first byte':<22}{ms(flow.ttfb):>14}\n")
+    text.append("\n")
+    _label(text, "Request", f"{human_size(flow.request_body_size)} body, "
+                            f"{len(flow.request_headers)} headers"
+                            + (" (body cut at capture)" if flow.request_body_truncated else ""))
+    _label(text, "Response", f"{human_size(flow.response_body_size)} body, "
+                             f"{len(flow.response_headers)} headers"
+                             + (" (body cut at capture)" if flow.response_body_truncated
+                                else "")
+                             + (", server-sent events" if flow.is_sse else ""))
+
+
+def _ws_overview(flow: Flow, text: Text) -> None:
+    n_in = sum(1 for m in flow.messages if m.direction == "in")
+    n_out = len(flow.messages) - n_in
+    _label(text, "Messages", f"{n_in} in ({human_size(request_size(flow))}), "
+                             f"{n_out} out ({human_size(response_size(flow))})")
+    if flow.ttfb is not None:
+        _label(text, "Accepted in", ms(flow.ttfb))
+    _label(text, "Duration", human_duration(flow.duration) if flow.end is not None
+           else "still open")
+    if flow.close_code is not None:
+        by = f" by the {flow.closed_by}" if flow.closed_by else ""
+        reason = f": {visible(flow.close_reason)}" if flow.close_reason else ""
+        _label(text, "Closed", f"code {flow.close_code}{by}{reason}")
+
+
+def header_lines(headers: list[tuple[bytes, bytes]]) -> list[Text]:
+    """`name: value` lines, names aligned, both shown safely."""
+    if not headers:
+        return [Text("(no headers)", style="dim")]
+    names = [visible_bytes(n) for n, _ in headers]
+    width = min(32, max(len(n) for n in names))
+    out = []
+    for name, (_, value) in zip(names, headers):
+        line = Text()
+        line.append(f"{name:<{width}}", style="bold cyan")
+        line.append("  ")
+        line.append(visible_bytes(value))
+        out.append(line)
+    return out
+
+
+# -- the Events tab -----------------------------------------------------------------------
+
+
+def _payload(message: dict) -> tuple[int | None, list[str]]:
+    """(payload size, flags) of an ASGI message, for the event lane."""
+    flags = []
+    size = None
+    t = message.get("type")
+    for key in ("body", "bytes", "text"):
+        value = message.get(key)
+        if isinstance(value, (bytes, str)):
+            size = len(value) if isinstance(value, bytes) else len(value.encode("utf-8",
+                                                                                 "replace"))
+            if key == "text":
+                flags.append("text")
+            elif key == "bytes":
+                flags.append("binary")
+            break
+    if message.get("more_body"):
+        flags.append("more_body")
+    if t in ("http.response.start", "websocket.http.response.start"):
+        flags.append(f"status {message.get('status')}")
+        headers = message.get("headers")
+        if isinstance(headers, (list, tuple)):
+            flags.append(f"{len(headers)} headers")
+        if message.get("trailers"):
+            flags.append("trailers")
+    elif t in ("websocket.close", "websocket.disconnect"):
+        flags.append(f"code {message.get('code', 1000)}")
+    elif t == "inspector.exit":
+        exc = message.get("exception")
+        if isinstance(exc, dict):
+            flags.append(f"raised {exc.get('type', '')}")
+        else:
+            flags.append("returned")
+    elif t in ("http", "websocket", "lifespan"):
+        if message.get("method"):
+            flags.append(str(message.get("method")))
+        if message.get("path") is not None:
+            flags.append(str(message.get("path")))
+    return size, flags
+
+
+def lane_line(event: Event, start: float, previous: float | None) -> Text:
+    """One line of the event lane: offset, gap since the previous event, what, size, flags."""
+    message = event.message if isinstance(event.message, dict) else {}
+    size, flags = _payload(message)
+    kind_style = {"scope": "magenta", "receive": "blue", "send": "green",
+                  "exit": "red" if "raised" in " ".join(flags) else "dim"}.get(event.kind, "")
+    line = Text()
+    line.append(f"{'+' + ms(event.time - start):>13}", style="bold")
+    gap = "" if previous is None else "+" + ms(event.time - previous)
+    line.append(f" {gap:>13}", style="dim")
+    line.append(f"  {event.kind:<8}", style=kind_style)
+    line.append(f"{visible(str(message.get('type', ''))):<30}")
+    line.append(f"{human_size(size) if size is not None else '':>8}")
+    if event.truncated is not None:
+        flags.append(f"cut from {human_size(event.truncated)}")
+    if flags:
+        line.append("  " + visible(" ".join(flags)), style="italic")
+    return line
+
+
+class EventLane(Sequence[Text]):
+    """The Events tab of one flow: a line per event, decoded when shown. Grows live."""
+
+    def __init__(self, flow: Flow, log: EventLog) -> None:
+        self.flow = flow
+        self.log = log
+
+    def __len__(self) -> int:
+        return len(self.flow.event_seqs)
+
+    @overload
+    def __getitem__(self, i: int) -> Text: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[Text]: ...
+
+    def __getitem__(self, i: int | slice) -> Text | list[Text]:
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        seqs = self.flow.event_seqs
+        seq = seqs[i]
+        event = self.log.get(self.flow.source, seq)
+        if event is None:
+            return Text(f"  (event {seq} is no longer held)", style="dim")
+        previous = None
+        if i > 0:
+            before = self.log.get(self.flow.source, seqs[i - 1])
+            previous = before.time if before is not None else None
+        return lane_line(event, self.flow.start, previous)
+
+
+# -- the Messages tab -------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class MessageItem:
+    """One WebSocket message or server-sent event, ready to show and to search."""
+
+    direction: str       # "in" (to the app) or "out" (to the client)
+    time: float          # since the flow started
+    kind: str            # "text", "binary", "event"
+    size: int
+    preview: str         # safe to show (visible), short
+    search: str          # lower-cased text to search in
+    truncated: bool = False
+
+
+def _preview_bytes(data: bytes) -> str:
+    head = data[:PREVIEW // 3]
+    return " ".join(f"{b:02x}" for b in head) + (" …" if len(data) > len(head) else "")
+
+
+def _sse_events(chunk: bytes) -> list[str]:
+    text = chunk.decode("utf-8", "replace").replace("\r\n", "\n")
+    return [part for part in text.split("\n\n") if part.strip()]
+
+
+class MessageList:
+    """A flow's messages (WebSocket) or events (SSE), picked up incrementally."""
+
+    def __init__(self, flow: Flow, log: EventLog) -> None:
+        self.flow = flow
+        self.log = log
+        self.items: list[MessageItem] = []
+        self._done = 0            # WS: messages taken; SSE: event seqs scanned
+        self.kind = "ws" if flow.type == "websocket" else "sse" if flow.is_sse else ""
+
+    def update(self) -> bool:
+        """Take what arrived since the last call; True if there is anything new."""
+        flow = self.flow
+        if not self.kind and flow.is_sse:
+            self.kind = "sse"
+        before = len(self.items)
+        if self.kind == "ws":
+            for m in flow.messages[self._done:]:
+                if m.text is not None:
+                    preview = visible(m.text[:PREVIEW])
+                    search = m.text.lower()
+                else:
+                    data = m.data or b""
+                    preview = _preview_bytes(data)
+                    search = data.decode("latin-1").lower()
+                self.items.append(MessageItem(m.direction, m.time - flow.start,
+                                              "text" if m.is_text else "binary", m.size,
+                                              preview, search, m.truncated))
+            self._done = len(flow.messages)
+        elif self.kind == "sse":
+            seqs = flow.event_seqs
+            for seq in seqs[self._done:]:
+                event = self.log.get(flow.source, seq)
+                if event is None or event.kind != "send":
+                    continue
+                message = event.message if isinstance(event.message, dict) else {}
+                if message.get("type") != "http.response.body":
+                    continue
+                body = message.get("body")
+                if not isinstance(body, bytes) or not body:
+                    continue
+                for part in _sse_events(body):
+                    self.items.append(MessageItem(
+                        "out", event.time - flow.start, "event",
+                        len(part.encode("utf-8", "replace")),
+                        visible(part[:PREVIEW]), part.lower(),
+                        event.truncated is not None))
+            self._done = len(seqs)
+        return len(self.items) != before
+
+    def matching(self, query: str) -> list[int]:
+        """Indexes of the items whose text contains `query` (case-insensitive)."""
+        if not query:
+            return list(range(len(self.items)))
+        q = query.lower()
+        return [i for i, item in enumerate(self.items) if q in item.search]
+
+
+def message_line(item: MessageItem) -> Text:
+    line = Text()
+    line.append(f"{'+' + ms(item.time):>13}  ", style="bold")
+    if item.direction == "in":
+        line.append("→ in  ", style="blue")
+    else:
+        line.append("← out ", style="green")
+    line.append(f"{item.kind:<7}", style="italic")
+    line.append(f"{human_size(item.size):>8}  ")
+    line.append(item.preview)
+    if item.truncated:
+        line.append("  (cut at capture)", style="dim")
+    return line
