@@ -14,6 +14,7 @@ import asyncio
 import errno
 import signal
 import socket
+import sys
 import threading
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -24,6 +25,19 @@ from inspector.events import decode_record
 from inspector.flows import FlowFolder
 from inspector.headless import FlowLines
 from inspector.middleware import InspectorMiddleware
+
+
+def _run(coro: Any, config: Any) -> Any:
+    """asyncio.run on the loop uvicorn would pick (uvloop when installed, loop="auto")."""
+    factory = config.get_loop_factory() if hasattr(config, "get_loop_factory") else None
+    if sys.version_info >= (3, 11):
+        with asyncio.Runner(loop_factory=factory) as runner:
+            return runner.run(coro)
+    loop = factory() if factory is not None else asyncio.new_event_loop()  # pragma: no cover
+    try:
+        return loop.run_until_complete(coro)
+    finally:
+        loop.close()
 
 
 def _interrupt(signum: int, frame: Any) -> None:
@@ -73,7 +87,10 @@ def parse_listen(value: str, default_port: int) -> tuple[str, int]:
 def bind(host: str, port: int) -> socket.socket:
     """The listening socket, or a StartupError that says why not."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # IPPROTO_TCP, not 0: asyncio turns Nagle off (TCP_NODELAY) only on sockets that say
+    # they are TCP, and accepted sockets inherit the listener's proto. With Nagle on, a
+    # response written as head then body waits for the client's delayed ACK: 40 ms.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
@@ -189,7 +206,7 @@ class CaptureServer:
         # that re-raise a KeyboardInterrupt we catch, so the capture is finished, exit 0.
         previous = signal.signal(signal.SIGTERM, _interrupt)
         try:
-            asyncio.run(self._serve(printer))
+            _run(self._serve(printer), self.server.config)
         except KeyboardInterrupt:
             pass
         finally:
@@ -203,7 +220,7 @@ class CaptureServer:
 
     def start_background(self, timeout: float = 10.0) -> None:
         """Serve in a daemon thread; return once it accepts connections."""
-        self._thread = threading.Thread(target=lambda: asyncio.run(self._serve(None)),
+        self._thread = threading.Thread(target=lambda: _run(self._serve(None), self.server.config),
                                         name="asgi-inspector-server", daemon=True)
         self._thread.start()
         deadline = time.monotonic() + timeout

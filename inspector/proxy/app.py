@@ -1,15 +1,15 @@
 """`ProxyApp`: the reverse proxy as an ASGI application.
 
 Served by uvicorn (wrapped in the inspector's middleware, so what it receives and sends
-is the capture), it forwards http scopes over h11 and websocket scopes over wsproto to one
-upstream. The only state it keeps across requests is the pool of idle upstream
+is the capture), it forwards http scopes over HTTP/1.1 and websocket scopes over wsproto
+to one upstream. The only state it keeps across requests is the pool of idle upstream
 connections; everything about one request lives in the exchange object made for it.
 """
 
 from __future__ import annotations
 
 from .http import HttpExchange, Receive, Scope, Send
-from .pool import ConnectionPool
+from .pool import POOL_SIZE, ConnectionPool
 from .upstream import parse_upstream
 from .websocket import WebSocketSession
 
@@ -24,13 +24,15 @@ class ProxyApp:
     connect_timeout: seconds to open a connection before answering 504.
     read_timeout: seconds the upstream may stay silent (once the request is sent) before
         a 504, or before a started response is cut short with ProxyError.
-    pool_size: idle upstream connections kept for reuse. It does not cap concurrent
-        connections: a slow stream (SSE, long poll) must never make other requests wait.
+    pool_size: idle upstream connections kept for reuse, at most. Every connection that
+        was in use is kept, up to this, so a steady load opens no new ones. It does not
+        cap concurrent connections: a slow stream (SSE, long poll) must never make other
+        requests wait.
     """
 
     def __init__(self, upstream: str, *, keep_host: bool = False, forwarded: bool = False,
                  connect_timeout: float = 5.0, read_timeout: float = 60.0,
-                 pool_size: int = 16) -> None:
+                 pool_size: int = POOL_SIZE) -> None:
         if connect_timeout <= 0 or read_timeout <= 0:
             raise ValueError("connect_timeout and read_timeout must be positive seconds")
         if pool_size < 0:

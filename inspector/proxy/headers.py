@@ -8,12 +8,12 @@ A proxy is two connections, so headers that describe one connection must not cro
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 from .upstream import Upstream
 
 __all__ = ["HOP_BY_HOP", "Headers", "connection_tokens", "strip_hop_by_hop",
-           "proxy_request_headers", "header_value"]
+           "proxy_request_headers", "header_value", "ClientFields", "client_fields"]
 
 Headers = list[tuple[bytes, bytes]]
 
@@ -39,10 +39,18 @@ def connection_tokens(headers: Iterable[tuple[bytes, bytes]]) -> frozenset[bytes
 
 def strip_hop_by_hop(headers: Iterable[tuple[bytes, bytes]]) -> Headers:
     """Headers with names lowercased, minus the hop-by-hop ones and those Connection names."""
-    items = [(name.lower(), value) for name, value in headers]
-    named = connection_tokens(items)
-    return [(name, value) for name, value in items
-            if name not in HOP_BY_HOP and name not in named and not name.startswith(b"proxy-")]
+    out: Headers = []
+    named: list[bytes] | None = None
+    for name, value in headers:   # one pass: this runs twice per proxied request
+        name = name.lower()
+        if name in HOP_BY_HOP or name[:6] == b"proxy-":
+            if name == b"connection":
+                named = (named or []) + [t.strip().lower() for t in value.split(b",")]
+            continue
+        out.append((name, value))
+    if named:
+        return [(name, value) for name, value in out if name not in named]
+    return out
 
 
 def header_value(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> bytes | None:
@@ -53,19 +61,59 @@ def header_value(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> bytes |
     return None
 
 
+class ClientFields(NamedTuple):
+    """The client's request fields, sorted in one pass for the upstream hop."""
+
+    end_to_end: Headers            # lowercased; no hop-by-hop, Host or Content-Length
+    host: bytes | None             # the first Host
+    content_length: bytes | None   # every Content-Length value, joined by ","
+    transfer_encoding: bool        # the client framed its body with Transfer-Encoding
+
+
+# The fields client_fields() sets aside; any other goes through unless Connection names it.
+_SET_ASIDE = HOP_BY_HOP | {b"host", b"content-length"}
+
+
+def client_fields(headers: Iterable[tuple[bytes, bytes]]) -> ClientFields:
+    """Sort the client's fields (RFC 9110 7.6.1): this runs once per proxied request."""
+    out: Headers = []
+    host = length = None
+    chunked = False
+    named: list[bytes] | None = None
+    for name, value in headers:
+        name = name.lower()
+        if name in _SET_ASIDE:
+            if name == b"host":
+                host = value if host is None else host
+            elif name == b"content-length":
+                length = value if length is None else length + b"," + value
+            elif name == b"transfer-encoding":
+                chunked = True
+            elif name == b"connection":
+                named = (named or []) + [t.strip().lower() for t in value.split(b",")]
+        elif name[:6] != b"proxy-":
+            out.append((name, value))
+    if named:
+        out = [(name, value) for name, value in out if name not in named]
+        if b"host" in named:
+            host = None
+    return ClientFields(out, host, length, chunked)
+
+
 def proxy_request_headers(scope: Mapping[str, Any], upstream: Upstream, *,
-                          keep_host: bool = False, forwarded: bool = False) -> Headers:
+                          keep_host: bool = False, forwarded: bool = False,
+                          fields: ClientFields | None = None) -> Headers:
     """The scope's request headers as the upstream should see them, Host first.
 
-    Framing headers (Content-Length) are left to the caller, which knows how the body
-    will be sent.
+    Content-Length is left out: the caller knows how the body will be sent. `fields`:
+    the scope's headers already sorted by client_fields().
     """
-    original = list(scope.get("headers", ()))
-    headers = strip_hop_by_hop(original)
-    client_host = header_value(headers, b"host")
+    if fields is None:
+        fields = client_fields(scope.get("headers", ()))
+    client_host = fields.host
     host = client_host if keep_host and client_host else upstream.authority.encode("ascii")
     out: Headers = [(b"host", host)]
-    out.extend((n, v) for n, v in headers if n != b"host")
+    out += fields.end_to_end
     if forwarded:
         out = add_forwarded(out, scope, client_host)
     return out

@@ -1,4 +1,4 @@
-"""The HTTP hop: one ASGI http request forwarded to the upstream over h11, both bodies streamed.
+"""The HTTP hop: one ASGI http request forwarded to the upstream, both bodies streamed.
 
 One `HttpExchange` per request holds that request's state. The main coroutine writes the
 request head, reads the response and sends it to the client. A child task pumps the rest
@@ -16,13 +16,26 @@ import sys
 from collections.abc import Awaitable, Callable, Coroutine, MutableMapping
 from typing import Any, TypeVar
 
-import h11
-
 from .errors import BAD_GATEWAY, GATEWAY_TIMEOUT, ProxyError, UpstreamFailure
-from .http_translate import body_messages, build_request, error_messages, response_start
+from .http_translate import (
+    RequestBody,
+    UnsendableRequest,
+    body_messages,
+    build_request,
+    encode_request,
+    error_messages,
+    response_start,
+)
+from .parse import (
+    EndOfResponse,
+    Event,
+    IncompleteResponse,
+    ResponseHead,
+    response_parser,
+)
 from .pool import ConnectionPool, UpstreamConnection
 
-__all__ = ["HttpExchange", "Receive", "Send", "Scope"]
+__all__ = ["HttpExchange", "Receive", "Send", "Scope", "within"]
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
@@ -57,11 +70,13 @@ class HttpExchange:
         self.keep_host = keep_host
         self.forwarded = forwarded
         self.read_timeout = read_timeout
-        self.loop = asyncio.get_running_loop()
         self.conn: UpstreamConnection | None = None
         self.client_task: asyncio.Task[None] | None = None
         self.client_gone = False
         self.response_complete = False
+        self.head_request = False
+        self.body: RequestBody | None = None
+        self.pending: list[Event] = []  # events that came with the response head
         self.last_progress = 0.0       # loop time the request body last moved upstream
 
     async def run(self) -> None:
@@ -76,8 +91,8 @@ class HttpExchange:
         more: bool = first.get("more_body", False)
         try:
             try:
-                request = self._build_request(body, more)
-                head = await self._request(request, body, more)
+                data = self._encode_request(body, more)
+                head = await self._request(data, more)
             except UpstreamFailure as failure:
                 for message in error_messages(failure):
                     await self._send(message)
@@ -87,20 +102,26 @@ class HttpExchange:
         except _ClientGone:
             return
         finally:
-            await self._finish()
+            if self.client_task is not None or self.conn is not None:
+                await self._finish()
 
-    def _build_request(self, body: bytes, more: bool) -> h11.Request:
+    def _encode_request(self, body: bytes, more: bool) -> bytes:
+        """The head and what the client sent of the body so far, framed for the upstream."""
         try:
-            return build_request(self.scope, self.pool.upstream, body=body, more_body=more,
-                                 keep_host=self.keep_host, forwarded=self.forwarded)
-        except h11.LocalProtocolError as exc:
-            # The server in front may accept what h11 does not (httptools is lenient).
+            request = build_request(self.scope, self.pool.upstream, body=body, more_body=more,
+                                    keep_host=self.keep_host, forwarded=self.forwarded)
+            self.body = RequestBody(request.length)
+            data = encode_request(request) + self.body.first(body, more)
+        except UnsendableRequest as exc:
+            # The server in front may accept what HTTP/1.1 does not (httptools is lenient).
             raise UpstreamFailure(BAD_GATEWAY, "unsendable request",
                                   f"the request cannot be forwarded to upstream "
                                   f"{self.pool.upstream.address}: {exc}",
                                   before_response=False) from None
+        self.head_request = request.method == b"HEAD"
+        return data
 
-    async def _request(self, request: h11.Request, body: bytes, more: bool) -> h11.Response:
+    async def _request(self, data: bytes, more: bool) -> ResponseHead:
         """Send the head (and a whole body) and read the response head, retrying once.
 
         The retry is for a pooled connection the upstream closed just as it was reused:
@@ -108,12 +129,15 @@ class HttpExchange:
         one piece), so nothing is sent twice that the client sent once.
         """
         for attempt in (0, 1):
-            conn = await (self.pool.acquire() if attempt == 0 else self.pool.connect())
+            conn = self.pool.acquire_idle() if attempt == 0 else None
+            if conn is None:
+                conn = await self.pool.connect()
             self.conn = conn
             if self.client_gone:
                 raise _ClientGone
+            conn.begin(response_parser(self.head_request))
             try:
-                await self._send_head(conn, request, body, more)
+                await self._send_head(conn, data, more)
                 return await self._read_head(conn)
             except UpstreamFailure as failure:
                 conn.abort()
@@ -126,96 +150,87 @@ class HttpExchange:
                     raise
         raise AssertionError("unreachable")  # pragma: no cover
 
-    async def _send_head(self, conn: UpstreamConnection, request: h11.Request, body: bytes,
-                         more: bool) -> None:
+    async def _send_head(self, conn: UpstreamConnection, data: bytes, more: bool) -> None:
         """Write head, first body chunk and (if it is all) the end, in one write."""
-        upstream = self.pool.upstream
         try:
-            data = conn.h11.send(request) or b""
-            if body:
-                data += conn.h11.send(h11.Data(data=body)) or b""
-            if not more:
-                data += conn.h11.send(h11.EndOfMessage()) or b""
-        except h11.LocalProtocolError as exc:
-            raise UpstreamFailure(BAD_GATEWAY, "unsendable request",
-                                  f"the request cannot be forwarded to upstream "
-                                  f"{upstream.address}: {exc}", before_response=False) from None
-        try:
-            conn.writer.write(data)
-            await conn.writer.drain()
+            conn.write(data)
+            if conn.write_paused:
+                await conn.drain()
         except OSError as exc:
             raise UpstreamFailure(BAD_GATEWAY, "connection reset",
-                                  f"upstream {upstream.address} closed the connection while "
-                                  f"the request was sent ({exc.strerror or exc})") from None
-        self.last_progress = self.loop.time()
+                                  f"upstream {self.pool.upstream.address} closed the "
+                                  f"connection while the request was sent "
+                                  f"({exc.strerror or exc})") from None
+        conn.request_sent = not more
+        self.last_progress = conn.loop.time()
         if more:
             self.client_task = asyncio.create_task(self._pump_body(conn))
 
-    async def _read_head(self, conn: UpstreamConnection) -> h11.Response:
-        """Read until the final response head; 1xx responses are the upstream's business."""
+    async def _read_head(self, conn: UpstreamConnection) -> ResponseHead:
+        """Read until the response head (the parser skips 1xx responses)."""
         while True:
-            event = self._next_event(conn)
-            if event is h11.NEED_DATA:
-                await self._read(conn)
-            elif isinstance(event, h11.Response):
-                return event
-            elif not isinstance(event, h11.InformationalResponse):
-                raise UpstreamFailure(BAD_GATEWAY, "protocol error",
-                                      f"upstream {self.pool.upstream.address} sent "
-                                      f"{type(event).__name__} instead of a response")
+            events = self._take(conn)
+            if events:
+                head = events[0]
+                assert type(head) is ResponseHead, "a parser gives the head first"
+                self.pending = events[1:]
+                return head
+            await self._read(conn)
 
     async def _stream_body(self) -> None:
-        """Send the response body as it arrives, one message per h11 Data event."""
+        """Send the response body as it arrives, one message per piece the parser gave."""
         conn = self.conn
         assert conn is not None
+        events, self.pending = self.pending, []
         try:
             while True:
-                events: list[h11.Data | h11.EndOfMessage] = []
-                while not self.response_complete:
-                    event = self._next_event(conn)
-                    if event is h11.NEED_DATA:
-                        break
-                    if isinstance(event, h11.Data):
-                        events.append(event)
-                    elif isinstance(event, h11.EndOfMessage):
-                        events.append(event)
+                if events:
+                    if type(events[-1]) is EndOfResponse:
                         self.response_complete = True
                         self._release()
-                for message in body_messages(events):
-                    await self._send(message)
-                if self.response_complete:
-                    return
+                    for message in body_messages(events):
+                        await self._send(message)
+                    if self.response_complete:
+                        return
                 self._watch()   # a body that takes more than one read: a stream
                 await self._read(conn)
+                events = self._take(conn)
         except UpstreamFailure as failure:
             raise ProxyError(f"{failure}: the response to the client was cut short") from None
 
-    def _next_event(self, conn: UpstreamConnection) -> Any:
-        """conn.h11.next_event(), with a broken peer turned into an UpstreamFailure."""
-        try:
-            return conn.h11.next_event()
-        except h11.RemoteProtocolError as exc:
-            if self.client_gone:
-                raise _ClientGone from None
-            address = self.pool.upstream.address
-            if conn.reader.at_eof():
-                what = "before responding" if conn.received == 0 else "mid-response"
-                raise UpstreamFailure(BAD_GATEWAY, "connection closed",
-                                      f"upstream {address} closed the connection {what}",
-                                      before_response=conn.received == 0) from None
-            raise UpstreamFailure(BAD_GATEWAY, "malformed response",
-                                  f"upstream {address} sent a malformed response: {exc}",
-                                  before_response=False) from None
+    def _take(self, conn: UpstreamConnection) -> list[Event]:
+        """The events read so far; an UpstreamFailure once there are none and it failed."""
+        events = conn.take()
+        if events or not (conn.failure is not None or conn.closed):
+            return events
+        if self.client_gone:
+            raise _ClientGone
+        address = self.pool.upstream.address
+        failure = conn.failure
+        before = conn.received == 0
+        if failure is None or isinstance(failure, IncompleteResponse):
+            what = "before responding" if before else "mid-response"
+            raise UpstreamFailure(BAD_GATEWAY, "connection closed",
+                                  f"upstream {address} closed the connection {what}",
+                                  before_response=before)
+        if isinstance(failure, OSError):
+            raise UpstreamFailure(BAD_GATEWAY, "connection reset",
+                                  f"upstream {address} reset the connection "
+                                  f"({failure.strerror or failure})", before_response=before)
+        raise UpstreamFailure(BAD_GATEWAY, "malformed response",
+                              f"upstream {address} sent a malformed response: {failure}",
+                              before_response=False)
 
     async def _read(self, conn: UpstreamConnection) -> None:
-        """Read from the upstream; time out after read_timeout s with nothing moving.
+        """Wait for the upstream; time out after read_timeout s with nothing moving.
 
         Time spent still streaming the request body upstream does not count: a slow
         upload is not a slow upstream.
         """
-        start = self.loop.time()
+        loop = conn.loop
+        start = loop.time()
         while True:
-            remaining = max(start, self.last_progress) + self.read_timeout - self.loop.time()
+            remaining = max(start, self.last_progress) + self.read_timeout - loop.time()
             if remaining <= 0:
                 waited = "sent no response" if conn.received == 0 else "sent nothing more"
                 raise UpstreamFailure(GATEWAY_TIMEOUT, "read timeout",
@@ -223,19 +238,9 @@ class HttpExchange:
                                       f"within {self.read_timeout:g} s",
                                       before_response=conn.received == 0)
             watching = self.client_task is not None
-            try:
-                await within(conn.read(), remaining if watching else min(remaining, WATCH_AFTER))
+            if await conn.wait(remaining if watching else min(remaining, WATCH_AFTER)):
                 return
-            except asyncio.TimeoutError:
-                self._watch()
-                continue
-            except OSError as exc:
-                if self.client_gone:
-                    raise _ClientGone from None
-                raise UpstreamFailure(BAD_GATEWAY, "connection reset",
-                                      f"upstream {self.pool.upstream.address} reset the "
-                                      f"connection ({exc.strerror or exc})",
-                                      before_response=conn.received == 0) from None
+            self._watch()
 
     async def _send(self, message: dict[str, Any]) -> None:
         """send() to the client; a client that left ends the exchange quietly."""
@@ -251,6 +256,8 @@ class HttpExchange:
 
     async def _pump_body(self, conn: UpstreamConnection) -> None:
         """Forward the rest of the request body, one receive() per socket write."""
+        body = self.body
+        assert body is not None
         try:
             while True:
                 message = await self.receive()
@@ -260,20 +267,19 @@ class HttpExchange:
                     return
                 chunk: bytes = message.get("body", b"")
                 more: bool = message.get("more_body", False)
-                data = b""
-                if chunk:
-                    data += conn.h11.send(h11.Data(data=chunk)) or b""
+                data = body.data(chunk) if chunk else b""
                 if not more:
-                    data += conn.h11.send(h11.EndOfMessage()) or b""
+                    data += body.end()
                 if data:
-                    conn.writer.write(data)
-                    await conn.writer.drain()
-                self.last_progress = self.loop.time()
+                    conn.write(data)
+                    await conn.drain()
+                self.last_progress = conn.loop.time()
                 if not more:
+                    conn.request_sent = True
                     break
-        except (OSError, h11.LocalProtocolError):
-            # The upstream stopped reading. Whatever it answered, or how it failed, is
-            # for the main coroutine to read.
+        except (OSError, UnsendableRequest):
+            # The upstream stopped reading, or the body broke its own framing. Whatever
+            # the upstream answered, or how it failed, is for the main coroutine to read.
             return
         await self._watch_client()
 
@@ -321,7 +327,7 @@ class HttpExchange:
         if conn is not None:
             if conn.reusable:
                 self.pool.release(conn)
-            elif conn.h11.our_state is h11.DONE:
+            elif conn.request_sent:
                 conn.close()   # e.g. the upstream said Connection: close
             else:
                 conn.abort()   # the upstream answered before the body was all sent

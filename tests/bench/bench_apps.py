@@ -66,3 +66,4 @@ class NaiveRecorder:
 bare = make_app()
 wrapped = InspectorMiddleware(make_app())
 naive = NaiveRecorder(make_app())
+wrapped_no_tap = InspectorMiddleware(make_app(), tap=False)

@@ -125,7 +125,7 @@ _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
 
 
 def _wrk(port: int, path: str, duration: float, script: str | None) -> tuple[float, float]:
-    cmd = ["wrk", "-t1", "-c32", f"-d{duration}s", "--latency"]
+    cmd = ["wrk", "-t1", "-c32", f"-d{duration:g}s", "--latency"]
     if script:
         cmd += ["-s", script]
     out = subprocess.run(cmd + [f"http://127.0.0.1:{port}{path}"], capture_output=True,

@@ -4,8 +4,9 @@
 
 One upstream (uvicorn + Starlette hello, httptools + uvloop when installed). Each round
 runs wrk (-t1 -c32, keep-alive) against: the upstream directly, `asgi-inspector proxy`
-(headless, lines to /dev/null) and `mitmdump --mode reverse:URL -q`, alternating; then a
-WebSocket echo client (4 connections, one message in flight each) against the three.
+(headless, lines to /dev/null), the bare `ProxyApp` under uvicorn without capture (what the
+proxy costs on its own) and `mitmdump --mode reverse:URL -q`, alternating; then a
+WebSocket echo client (4 connections, one message in flight each) against each.
 Medians of the rounds, ratios against direct. Last, the proxy's resident memory after
 100,000 requests against its ring buffer's byte cap.
 
@@ -23,7 +24,6 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 from tests.bench.bench_middleware import ROOT, _free_port, _wrk
 
@@ -74,7 +74,8 @@ async def _ws_echo_rate(port: int, seconds: float, connections: int = 4) -> floa
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--duration", type=float, default=5.0)
+    parser.add_argument("--duration", type=int, default=5,
+                        help="seconds per run (wrk takes whole seconds only)")
     parser.add_argument("--mitmdump", default="/tmp/mitm-venv/bin/mitmdump")
     args = parser.parse_args()
 
@@ -90,6 +91,13 @@ def main() -> None:
                         "--headless", "--no-tap"], proxy_port, "asgi-inspector proxy")
         procs.append(proxy)
         targets["asgi-inspector"] = proxy_port
+        bare_port = _free_port()
+        bare = ("import uvicorn; from inspector.proxy import ProxyApp; "
+                f"uvicorn.run(ProxyApp('http://127.0.0.1:{up_port}'), port={bare_port}, "
+                "log_level='warning', access_log=False, server_header=False, "
+                "date_header=False, proxy_headers=False, ws='websockets-sansio')")
+        procs.append(_start([sys.executable, "-c", bare], bare_port, "bare ProxyApp"))
+        targets["no capture"] = bare_port
         if os.path.exists(args.mitmdump):
             procs.append(_start([args.mitmdump, "--mode", f"reverse:http://127.0.0.1:{up_port}",
                                  "-p", str(mitm_port), "-q"], mitm_port, "mitmdump"))
@@ -115,7 +123,7 @@ def main() -> None:
             rps = statistics.median(r for r, _ in samples)
             p99 = statistics.median(p for _, p in samples)
             print(f"{name:16} {rps:>8.0f} {rps / direct_rps:>9.3f} {p99:>8.2f}")
-        print(f"\n## WebSocket echo, 4 connections, 64-byte text; medians")
+        print("\n## WebSocket echo, 4 connections, 64-byte text; medians")
         print(f"{'target':16} {'msg/s':>8} {'x direct':>9}")
         for name, samples in ws.items():
             rate = statistics.median(samples)

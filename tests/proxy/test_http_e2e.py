@@ -10,7 +10,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.proxy.apps import UpstreamState
+from inspector.proxy import ProxyApp
+from tests.proxy.apps import UpstreamState, read_head
 from tests.proxy.conftest import Servers, ServerThread
 
 HOP = {b"connection", b"keep-alive", b"transfer-encoding"}
@@ -190,3 +191,31 @@ def test_curl_upload_with_expect_continue(proxy: ServerThread, tmp_path: Any,
                           proxy.url + "/upload"], capture_output=True, check=True, timeout=20)
     assert json.loads(out.stdout) == {"bytes": 3 * 1024 * 1024 + 1}
     assert b"Expect: 100-continue" in out.stderr
+
+
+async def test_pool_keeps_every_connection_that_was_in_use(servers: Servers) -> None:
+    """30 requests at once need 30 upstream connections; the next 30 reuse them all."""
+    width = 30
+    arrived = asyncio.Event()   # set in the raw server's loop, read there too
+    heads = [0]
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            await read_head(reader)
+            heads[0] += 1
+            if heads[0] == width:
+                arrived.set()
+            await asyncio.wait_for(arrived.wait(), 10)   # answer once all are in flight
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+            await writer.drain()
+
+    raw = servers.raw(handle)
+    app = ProxyApp(raw.url)
+    proxy = servers.serve_proxy(app)
+    limits = httpx.Limits(max_connections=width, max_keepalive_connections=width)
+    async with httpx.AsyncClient(base_url=proxy.url, limits=limits, timeout=10) as client:
+        for _ in range(2):
+            responses = await asyncio.gather(*(client.get("/") for _ in range(width)))
+            assert [r.text for r in responses] == ["ok"] * width
+    assert raw.connections == width
+    assert app.pool.idle == width

@@ -1,4 +1,4 @@
-"""The proxy's pure parts, driven with scopes, h11/wsproto events and lists: no sockets."""
+"""The proxy's pure parts, driven with scopes, bytes, wsproto events and lists: no sockets."""
 
 from __future__ import annotations
 
@@ -16,14 +16,22 @@ from wsproto.events import (
 )
 
 from inspector.proxy import Upstream, UpstreamFailure, parse_upstream
-from inspector.proxy.headers import connection_tokens, proxy_request_headers, strip_hop_by_hop
+from inspector.proxy.headers import (
+    connection_tokens,
+    proxy_request_headers,
+    strip_hop_by_hop,
+)
 from inspector.proxy.http_translate import (
+    RequestBody,
+    UnsendableRequest,
     body_messages,
     build_request,
+    encode_request,
     error_messages,
     request_target,
     response_start,
 )
+from inspector.proxy.parse import Data, response_parser
 from inspector.proxy.ws_translate import (
     MessageAssembler,
     accept_message,
@@ -176,60 +184,104 @@ def test_build_request_whole_chunked_body_gets_a_length() -> None:
 
 
 def test_build_request_is_sendable_by_h11() -> None:
-    conn = h11.Connection(h11.CLIENT)
     request = build_request(scope([(b"host", b"h"), (b"transfer-encoding", b"chunked")],
                                   method="PUT"), UP, body=b"abc", more_body=True)
-    wire = conn.send(request) + conn.send(h11.Data(data=b"abc")) + conn.send(h11.EndOfMessage())
+    body = RequestBody(request.length)
+    wire = encode_request(request) + body.first(b"abc", True) + body.data(b"de") + body.end()
     assert wire.startswith(b"PUT /a%20b?x=1 HTTP/1.1\r\nhost: 10.0.0.5:8000\r\n")
-    assert wire.endswith(b"3\r\nabc\r\n0\r\n\r\n")
+    assert wire.endswith(b"3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n")
+    # h11, as the upstream, reads what the proxy wrote.
+    server = h11.Connection(h11.SERVER)
+    server.receive_data(wire)
+    event = server.next_event()
+    assert isinstance(event, h11.Request) and event.method == b"PUT"
+    assert event.target == b"/a%20b?x=1"
+    data = b""
+    while not isinstance(event := server.next_event(), h11.EndOfMessage):
+        data += event.data
+    assert data == b"abcde"
 
 
-def response_events(wire: bytes, method: bytes = b"GET") -> list[Any]:
-    conn = h11.Connection(h11.CLIENT)
-    conn.send(h11.Request(method=method, target=b"/", headers=[(b"host", b"h")]))
-    conn.send(h11.EndOfMessage())
-    conn.receive_data(wire)
-    events: list[Any] = []
-    while True:
-        event = conn.next_event()
-        if event is h11.NEED_DATA or isinstance(event, h11.EndOfMessage):
-            if event is not h11.NEED_DATA:
-                events.append(event)
-            return events
-        events.append(event)
+def test_whole_body_goes_with_the_head_and_its_length() -> None:
+    request = build_request(scope([(b"host", b"h"), (b"content-length", b"5, 5")],
+                                  method="POST"), UP, body=b"hello")
+    assert request.length == 5
+    wire = encode_request(request) + RequestBody(request.length).first(b"hello", False)
+    assert wire == (b"POST /a%20b?x=1 HTTP/1.1\r\nhost: 10.0.0.5:8000\r\n"
+                    b"content-length: 5\r\n\r\nhello")
 
 
-def test_response_start_strips_transfer_encoding_keeps_length() -> None:
+def test_body_must_match_its_declared_length() -> None:
+    body = RequestBody(3)
+    with pytest.raises(UnsendableRequest, match="Too much data"):
+        body.data(b"abcd")
+    body = RequestBody(3)
+    assert body.data(b"ab") == b"ab"
+    with pytest.raises(UnsendableRequest, match="Too little data"):
+        body.end()
+
+
+@pytest.mark.parametrize("headers, says", [
+    ([(b"host", b"h"), (b"x-bad", b"a\r\nx-injected: 1")], "Illegal header value"),
+    ([(b"host", b"h"), (b"x-bad", b" padded")], "Illegal header value"),
+    ([(b"host", b"h"), (b"x-bad", b"nul\x00")], "Illegal header value"),
+    ([(b"host", b"h"), (b"bad name", b"1")], "Illegal header name"),
+    ([(b"host", b"h"), (b"content-length", b"5, 6")], "conflicting Content-Length"),
+    ([(b"host", b"h"), (b"content-length", b"-1")], "bad Content-Length"),
+])
+def test_unsendable_request_says_why(headers: list[tuple[bytes, bytes]], says: str) -> None:
+    with pytest.raises(UnsendableRequest, match=says):
+        encode_request(build_request(scope(headers), UP, body=b"12345"))
+
+
+def test_unsendable_target() -> None:
+    with pytest.raises(UnsendableRequest, match="Illegal target"):
+        encode_request(build_request(scope(raw_path=b"/a b"), UP))
+
+
+def response_events(wire: bytes, method: bytes = b"GET", prefer_h11: bool = False) -> list[Any]:
+    parser = response_parser(method == b"HEAD", prefer_h11=prefer_h11)
+    return parser.feed(wire)
+
+
+PARSERS = [pytest.param(False, id="httptools"), pytest.param(True, id="h11")]
+
+
+@pytest.mark.parametrize("prefer_h11", PARSERS)
+def test_response_start_strips_transfer_encoding_keeps_length(prefer_h11: bool) -> None:
     events = response_events(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n"
                              b"Connection: keep-alive, x-hop\r\nX-Hop: 1\r\nX-End: 2\r\n\r\n"
-                             b"3\r\nabc\r\n0\r\n\r\n")
+                             b"3\r\nabc\r\n0\r\n\r\n", prefer_h11=prefer_h11)
     assert response_start(events[0]) == {"type": "http.response.start", "status": 200,
                                          "headers": [(b"x-end", b"2")]}
-    events = response_events(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc")
+    events = response_events(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc",
+                             prefer_h11=prefer_h11)
     assert response_start(events[0])["headers"] == [(b"content-length", b"3")]
 
 
-def test_body_messages_one_per_chunk_last_one_ends() -> None:
+@pytest.mark.parametrize("prefer_h11", PARSERS)
+def test_body_messages_one_per_chunk_last_one_ends(prefer_h11: bool) -> None:
     events = response_events(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
-                             b"1\r\na\r\n2\r\nbc\r\n0\r\n\r\n")
+                             b"1\r\na\r\n2\r\nbc\r\n0\r\n\r\n", prefer_h11=prefer_h11)
     assert body_messages(events[1:]) == [
         {"type": "http.response.body", "body": b"a", "more_body": True},
         {"type": "http.response.body", "body": b"bc", "more_body": False}]
 
 
 def test_body_messages_partial_batch_stays_open() -> None:
-    assert body_messages([h11.Data(data=b"x")]) == [
+    assert body_messages([Data(b"x")]) == [
         {"type": "http.response.body", "body": b"x", "more_body": True}]
     assert body_messages([]) == []
 
 
+@pytest.mark.parametrize("prefer_h11", PARSERS)
 @pytest.mark.parametrize("wire, method", [
     (b"HTTP/1.1 204 No Content\r\n\r\n", b"GET"),
     (b"HTTP/1.1 304 Not Modified\r\nContent-Length: 99\r\n\r\n", b"GET"),
     (b"HTTP/1.1 200 OK\r\nContent-Length: 99\r\n\r\n", b"HEAD"),
 ])
-def test_no_body_for_head_204_304(wire: bytes, method: bytes) -> None:
-    events = response_events(wire, method)
+def test_no_body_for_head_204_304(wire: bytes, method: bytes, prefer_h11: bool) -> None:
+    events = response_events(wire, method, prefer_h11)
     assert body_messages(events[1:]) == [
         {"type": "http.response.body", "body": b"", "more_body": False}]
 
