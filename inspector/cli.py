@@ -80,8 +80,11 @@ def _serve(app: Any, host: str, port: int, save: str | None, capacity: int, max_
 
             server.start_background()
             try:
+                local = f"http://127.0.0.1:{server.port}" if host in ("0.0.0.0", "::", "") \
+                    else server.url
                 run_dashboard(LocalFeed(server.middleware, name=name),
-                              title=banner.format(url=server.url).split(": ", 1)[-1])
+                              title=banner.format(url=server.url).split(": ", 1)[-1],
+                              replay_to=local)
             finally:
                 server.stop()
     except StartupError as exc:
@@ -313,17 +316,20 @@ def export(capture: str, fmt: str, output: str | None, filter_text: str | None,
 @cli.command()
 @click.option("--connect", "sockets", multiple=True, type=click.Path(exists=True),
               help="Attach to this tap socket only (repeatable); default: every one found.")
-def tui(sockets: tuple[str, ...]) -> None:
+@click.option("--replay-to", metavar="URL", help="Where `r` and `e` send replays.")
+def tui(sockets: tuple[str, ...], replay_to: str | None) -> None:
     """Attach the dashboard to every running InspectorMiddleware of yours (all workers)."""
     from inspector.feeds import TapFeed
     from tui.app import run_dashboard
 
-    run_dashboard(TapFeed(list(sockets) or None), title="attached to live taps")
+    run_dashboard(TapFeed(list(sockets) or None), title="attached to live taps",
+                  replay_to=replay_to)
 
 
 @cli.command(name="open")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False))
-def open_capture(path: str) -> None:
+@click.option("--replay-to", metavar="URL", help="Where `r` and `e` send replays.")
+def open_capture(path: str, replay_to: str | None) -> None:
     """Open a saved capture (or a HAR file) in the dashboard, read-only."""
     from inspector.feeds import FileFeed
     from tui.app import run_dashboard
@@ -351,7 +357,7 @@ def open_capture(path: str) -> None:
         except CaptureError as exc:
             raise click.ClickException(str(exc)) from None
         feed = FileFeed(path)
-    run_dashboard(feed, title=os.path.basename(path))
+    run_dashboard(feed, title=os.path.basename(path), replay_to=replay_to)
 
 
 def load_app(app_path: str, app_dir: str = ".") -> Any:

@@ -109,18 +109,22 @@ def bind(host: str, port: int) -> socket.socket:
 class HeadlessPrinter:
     """Follows the ring buffer from inside the server's loop; prints a line per flow."""
 
-    def __init__(self, middleware: InspectorMiddleware, out: TextIO, interval: float = 0.05):
+    # Small slices, often: the printer shares the server's loop, and a long slice is a
+    # latency spike for every request waiting behind it.
+    def __init__(self, middleware: InspectorMiddleware, out: TextIO, interval: float = 0.01,
+                 slice_events: int = 1000):
         self.middleware = middleware
         self.out = out
         self.interval = interval
+        self.slice_events = slice_events
         self.folder = FlowFolder()
         self.lines = FlowLines(middleware.recorder.started_wall)
         self._seq = 0
         self.missed = 0
 
-    def poll(self) -> None:
+    def poll(self, limit: int | None = None) -> None:
         ring = self.middleware.ring
-        batch = ring.since(self._seq)
+        batch = ring.since(self._seq, limit)
         self._seq = batch.next_seq
         if batch.missed:
             self.missed += batch.missed
@@ -133,7 +137,7 @@ class HeadlessPrinter:
             self.lines.finished.clear()
 
     def finish(self) -> None:
-        self.poll()
+        self.poll()              # everything left, in one go: the server has stopped
         self._write(self.lines.still_open(self.folder.flows.values()))
 
     def _write(self, lines: list[str]) -> None:
@@ -147,7 +151,7 @@ class HeadlessPrinter:
     async def run(self) -> None:
         while True:
             await asyncio.sleep(self.interval)
-            self.poll()
+            self.poll(self.slice_events)
 
 
 class CaptureServer:

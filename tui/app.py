@@ -33,7 +33,9 @@ from tui.columns import Clock
 from tui.event_log import Snapshot, save_steps
 from tui.flow_store import ARRIVAL, SORT_KEYS, Sort
 from tui.model import Changes, Inbox, Model, step
+from tui.replay_actions import ReplayDesk
 from tui.screens import HelpScreen, SaveScreen, default_capture_path
+from tui.screens_replay import ReplayHelpScreen
 from tui.widgets.filter_bar import FilterBar
 from tui.widgets.flow_detail import TABS, FlowDetail
 from tui.widgets.flow_rows import FlowRows
@@ -61,9 +63,14 @@ class InspectorApp(App[None]):
         Binding("p", "toggle_pause", "Pause"),
         Binding("c", "clear", "Clear"),
         Binding("t", "toggle_timeline", "Timeline"),
-        Binding("o", "sort_next", "Sort"),
+        Binding("o", "sort_next", "Sort", show=False),   # footer room for r e d x; in help
         Binding("O", "sort_reverse", "Reverse", show=False),
         Binding("s", "save", "Save"),
+        Binding("r", "replay", "Replay"),
+        Binding("R", "replay_filtered", "Replay all", show=False),
+        Binding("e", "edit", "Edit"),
+        Binding("d", "diff", "Diff"),
+        Binding("x", "export", "Export"),
         Binding("question_mark", "help", "Help"),
         Binding("q", "quit", "Quit"),
         Binding("escape", "focus_list", "List", show=False),
@@ -75,7 +82,7 @@ class InspectorApp(App[None]):
                  interval: float = 0.1, budget: float = 0.008,
                  save_dir: str | os.PathLike[str] | None = None,
                  max_pending_events: int = 200_000, gc_freeze: bool = True,
-                 follow: bool | None = None) -> None:
+                 follow: bool | None = None, replay_to: str | None = None) -> None:
         super().__init__()
         self.feed = feed
         self.title = title or f"asgi-inspector: {feed.description}"
@@ -95,6 +102,7 @@ class InspectorApp(App[None]):
         self.follow_at_start = getattr(feed, "live", True) if follow is None else follow
         self.gc_freeze = gc_freeze
         self._frozen_at = 0
+        self.desk = ReplayDesk(self, replay_to)     # r / R / e / d / x (tui.replay_actions)
 
     # -- layout -----------------------------------------------------------------------------
 
@@ -105,7 +113,7 @@ class InspectorApp(App[None]):
             yield Timeline(self.model.store, id="timeline")
             yield FlowDetail(self.model, id="detail")
         yield FilterBar(id="filter-bar")
-        yield Footer()
+        yield Footer(compact=True)
 
     @property
     def table(self) -> FlowTable:
@@ -309,7 +317,22 @@ class InspectorApp(App[None]):
         if isinstance(self.screen, HelpScreen):
             self.screen.dismiss(None)
         else:
-            self.push_screen(HelpScreen())
+            self.push_screen(ReplayHelpScreen())
+
+    def action_replay(self) -> None:
+        self.desk.replay_selected()
+
+    def action_replay_filtered(self) -> None:
+        self.desk.replay_filtered()
+
+    def action_edit(self) -> None:
+        self.desk.edit_selected()
+
+    def action_diff(self) -> None:
+        self.desk.show_diff()
+
+    def action_export(self) -> None:
+        self.desk.export()
 
     def action_save(self) -> None:
         default = default_capture_path(self.save_dir)
@@ -368,6 +391,8 @@ class InspectorApp(App[None]):
                                 discover=False)
 
 
-def run_dashboard(feed: Feed, *, title: str | None = None, clock: ClockMode = "wall") -> None:
-    """Run the dashboard over `feed` in this (main) thread until the user quits."""
-    InspectorApp(feed, title=title, clock=clock).run()
+def run_dashboard(feed: Feed, *, title: str | None = None, clock: ClockMode = "wall",
+                  replay_to: str | None = None) -> None:
+    """Run the dashboard over `feed` in this (main) thread until the user quits; `r`
+    replays to `replay_to` (a base URL such as http://127.0.0.1:8000)."""
+    InspectorApp(feed, title=title, clock=clock, replay_to=replay_to).run()
