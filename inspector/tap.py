@@ -129,6 +129,7 @@ class _Reader(asyncio.Protocol):
         self.transport = transport
         transport.set_write_buffer_limits(high=self.server.high_water)
         self.server._readers.add(self)
+        self.server._reader_arrived.set()
         self.start_deadline = asyncio.get_running_loop().time() + self.server.start_timeout
         try:
             hello = encode_hello(self.server.hello_frame_info())
@@ -265,6 +266,9 @@ class TapServer:
         self.max_batch_bytes = max_batch_bytes
         self.close_timeout = close_timeout
         self._readers: set[_Reader] = set()
+        # With nobody attached the pump sleeps on this instead of polling: a process
+        # nobody watches pays nothing for its tap.
+        self._reader_arrived = asyncio.Event()
         self._server: asyncio.AbstractServer | None = None
         self._pump_task: asyncio.Task[None] | None = None
         self._inode: tuple[int, int] | None = None
@@ -353,6 +357,10 @@ class TapServer:
         loop = asyncio.get_running_loop()
         next_stats = loop.time() + self.stats_interval
         while True:
+            if not self._readers:
+                self._reader_arrived.clear()
+                await self._reader_arrived.wait()
+                next_stats = loop.time() + self.stats_interval
             now = loop.time()
             busy = False
             for reader in list(self._readers):

@@ -205,6 +205,7 @@ async def produce(ring: RingBuffer, seconds: float, rate: int) -> None:
 async def run_live(app: InspectorApp, seconds: float, probe: Probe, expect: int) -> str:
     async with app.run_test(size=(140, 40)) as pilot:
         t0 = time.perf_counter()
+        cpu0 = time.process_time()
         while app.model.store.total == 0:
             await asyncio.sleep(0.05)
         await pilot.press("f")          # stop following, so k moves the cursor
@@ -215,10 +216,14 @@ async def run_live(app: InspectorApp, seconds: float, probe: Probe, expect: int)
         while app.model.store.total < expect and time.perf_counter() < deadline:
             await asyncio.sleep(0.1)
         behind = time.perf_counter() - (t0 + seconds + 0.5)
+        # The dashboard process's CPU over the run (in `local` mode it includes the
+        # producer thread, as `run`/`proxy` include the served app).
+        cpu_share = (time.process_time() - cpu0) / (time.perf_counter() - t0)
         total = app.model.store.total
         missed = app.model.buffer().missed
     return f"{total:,} flows shown (of {expect:,}), {missed} events missed, " \
-           f"caught up {max(0.0, behind):.1f} s after the load stopped; {probe.summary()}"
+           f"caught up {max(0.0, behind):.1f} s after the load stopped; {probe.summary()}; " \
+           f"CPU {cpu_share:.0%} of one core"
 
 
 async def bench_live(seconds: float = 30, rate: int = 2000) -> None:
