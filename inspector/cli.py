@@ -171,7 +171,7 @@ def demo(host: str, port: int, no_traffic: bool, **capture: Any) -> None:
     companions = () if no_traffic else (lambda: generate(host, port),)
     # The demo's /api/discount raises on purpose: its tracebacks are in the flows, not stderr.
     _serve(app, host, port, name="demo", companions=companions, log_level="critical",
-           banner="asgi-inspector demo: serving on {url} with traffic; Ctrl+C stops", **capture)
+           banner="asgi-inspector demo: serving on {url} with traffic", **capture)
 
 
 def load_events(path: str) -> tuple[dict[str, Any], list[Any]]:
