@@ -351,19 +351,28 @@ def _exit(c: _Conn, event: Event, msg: object) -> None:
 
 # -- http -----------------------------------------------------------------------------------
 
-def _request_chunk(c: _Conn, event: Event, msg: Message) -> None:
-    flow = c.flow
+def _chunk(c: _Conn, event: Event, msg: Message, side: str) -> _Body | None:
+    """Add a body chunk to the request ("req") or response ("resp") body, if any."""
     body = msg.get("body", b"")
     if type(body) is not bytes:
         body = _bytes(body)
     original = event.truncated   # Event.truncated: the payload's length before the cut
     if type(original) is not int:
         original = None
-    if body or original:
-        b = c.req
-        if b is None:
-            b = c.req = _Body(c.cap)
-        b.add(body, original)
+    if not (body or original):
+        return None
+    b: _Body | None = getattr(c, side)
+    if b is None:
+        b = _Body(c.cap)
+        setattr(c, side, b)
+    b.add(body, original)
+    return b
+
+
+def _request_chunk(c: _Conn, event: Event, msg: Message) -> None:
+    flow = c.flow
+    b = _chunk(c, event, msg, "req")
+    if b is not None:
         flow.request_body_size = b.size
         flow.request_body_truncated = b.cut
     if not msg.get("more_body", False) and flow.request_done is None:
@@ -390,17 +399,8 @@ def _response_start(c: _Conn, event: Event, msg: Message) -> None:
 def _response_chunk(c: _Conn, event: Event, msg: Message) -> bool:
     """Add a response body chunk; True when it is the final one of a started response."""
     flow = c.flow
-    body = msg.get("body", b"")
-    if type(body) is not bytes:
-        body = _bytes(body)
-    original = event.truncated   # Event.truncated: the payload's length before the cut
-    if type(original) is not int:
-        original = None
-    if body or original:
-        b = c.resp
-        if b is None:
-            b = c.resp = _Body(c.cap)
-        b.add(body, original)
+    b = _chunk(c, event, msg, "resp")
+    if b is not None:
         flow.response_body_size = b.size
         flow.response_body_truncated = b.cut
     if msg.get("more_body", False) or c.body_done or not c.started:

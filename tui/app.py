@@ -35,7 +35,6 @@ from tui.flow_store import ARRIVAL, SORT_KEYS, Sort
 from tui.model import Changes, Inbox, Model, step
 from tui.replay_actions import ReplayDesk
 from tui.screens import HelpScreen, SaveScreen, default_capture_path
-from tui.screens_replay import ReplayHelpScreen
 from tui.widgets.filter_bar import FilterBar
 from tui.widgets.flow_detail import TABS, FlowDetail
 from tui.widgets.flow_rows import FlowRows
@@ -317,7 +316,7 @@ class InspectorApp(App[None]):
         if isinstance(self.screen, HelpScreen):
             self.screen.dismiss(None)
         else:
-            self.push_screen(ReplayHelpScreen())
+            self.push_screen(HelpScreen())
 
     def action_replay(self) -> None:
         self.desk.replay_selected()

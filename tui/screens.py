@@ -41,6 +41,13 @@ KEYS = [
         ("1 … 5", "Overview, Request, Response, Events, Messages"),
         ("j / k, g / G", "scroll the tab's content"),
     ]),
+    ("Replay and export", [
+        ("r", "replay the selected flow (to --replay-to URL)"),
+        ("R", "replay every flow matching the filter"),
+        ("e", "edit the selected request, then send it"),
+        ("d", "diff of the last replay against its original"),
+        ("x", "export the selected flow or the filter's flows (HAR, curl, JSONL)"),
+    ]),
     ("App", [
         ("?", "this help"),
         ("ctrl+p", "command palette"),

@@ -8,7 +8,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar
 
-from rich.table import Table
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
@@ -29,41 +28,7 @@ from textual.widgets import (
 from inspector.edit import is_json, json_error, parse_headers
 from inspector.replay import Comparison
 from inspector.safe_text import visible
-from tui.screens import KEYS, HelpScreen
 from tui.widgets.safe_input import SafeInput
-
-REPLAY_KEYS = ("Replay and export", [
-    ("r", "replay the selected flow (to --replay-to URL)"),
-    ("R", "replay every flow matching the filter"),
-    ("e", "edit the selected request, then send it"),
-    ("d", "diff of the last replay against its original"),
-    ("x", "export the selected flow or the filter's flows (HAR, curl, JSONL)"),
-])
-
-
-def keys_table() -> Table:
-    """The help's key table with the replay keys (fixed text: no captured data)."""
-    table = Table.grid(padding=(0, 2))
-    table.add_column(style="bold cyan", no_wrap=True)
-    table.add_column()
-    for section, rows in [*KEYS[:-1], REPLAY_KEYS, KEYS[-1]]:
-        table.add_row(Text(section, style="bold underline"), "")
-        for key, what in rows:
-            table.add_row(key, what)
-        table.add_row("", "")
-    return table
-
-
-class ReplayHelpScreen(HelpScreen):
-    """The help screen, listing the replay and export keys too."""
-
-    def compose(self) -> ComposeResult:
-        with Vertical(id="help-box"):
-            yield Label("asgi-inspector keys", id="help-title")
-            with VerticalScroll():
-                yield Static(keys_table(), id="help-keys")
-            yield Label("Press Esc or ? to close", id="help-footer")
-
 
 # -- d: the diff ---------------------------------------------------------------------------
 

@@ -31,7 +31,8 @@ from inspector.replay import Exchange
 from tests.apps import changed_app, starlette_app
 from tests.tui.conftest import SIZE, until
 from tui.app import InspectorApp
-from tui.screens_replay import DiffScreen, EditScreen, ExportScreen, ReplayHelpScreen
+from tui.screens import HelpScreen
+from tui.screens_replay import DiffScreen, EditScreen, ExportScreen
 
 # -- inspector.edit: pure ---------------------------------------------------------------------
 
@@ -262,7 +263,7 @@ async def test_help_and_footer_list_the_new_keys(captured: Any) -> None:
     app = _app(middleware, None)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("question_mark")
-        assert isinstance(app.screen, ReplayHelpScreen)
+        assert isinstance(app.screen, HelpScreen)
         from tests.tui.conftest import screen_text
         console = Console(width=100, record=True, file=io.StringIO())
         console.print(app.screen.query_one("#help-keys", Static).content)
