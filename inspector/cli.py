@@ -6,6 +6,7 @@ on stderr and a non-zero exit, never a traceback.
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 from collections.abc import Callable
@@ -57,6 +58,16 @@ def capture_options(func: Callable[..., Any]) -> Callable[..., Any]:
     return func
 
 
+def run_dashboard(feed: Any, **options: Any) -> None:
+    """Open the dashboard (the `tui` package) on a feed.
+
+    The one place the core reaches the UI, and only when a dashboard is asked for: the
+    `inspector` package itself never imports Textual (tests/test_layers.py checks it).
+    """
+    dashboard = importlib.import_module("tui.app")
+    dashboard.run_dashboard(feed, **options)
+
+
 def _serve(app: Any, host: str, port: int, save: str | None, capacity: int, max_bytes: str,
            body_limit: str, headless: bool, no_tap: bool, name: str, banner: str,
            companions: tuple[Callable[[], Any], ...] = (), log_level: str = "warning",
@@ -76,7 +87,6 @@ def _serve(app: Any, host: str, port: int, save: str | None, capacity: int, max_
             server.run_foreground(headless_out=sys.stdout)
         else:
             from inspector.feeds import LocalFeed
-            from tui.app import run_dashboard
 
             server.start_background()
             try:
@@ -320,7 +330,6 @@ def export(capture: str, fmt: str, output: str | None, filter_text: str | None,
 def tui(sockets: tuple[str, ...], replay_to: str | None) -> None:
     """Attach the dashboard to every running InspectorMiddleware of yours (all workers)."""
     from inspector.feeds import TapFeed
-    from tui.app import run_dashboard
 
     run_dashboard(TapFeed(list(sockets) or None), title="attached to live taps",
                   replay_to=replay_to)
@@ -332,7 +341,6 @@ def tui(sockets: tuple[str, ...], replay_to: str | None) -> None:
 def open_capture(path: str, replay_to: str | None) -> None:
     """Open a saved capture (or a HAR file) in the dashboard, read-only."""
     from inspector.feeds import FileFeed
-    from tui.app import run_dashboard
 
     from inspector.har_import import is_har
 
