@@ -94,7 +94,7 @@ def _serve(app: Any, host: str, port: int, save: str | None, capacity: int, max_
                     else server.url
                 run_dashboard(LocalFeed(server.middleware, name=name),
                               title=banner.format(url=server.url).split(": ", 1)[-1],
-                              replay_to=local)
+                              replay_to=local, replay_captured=True)
             finally:
                 server.stop()
     except StartupError as exc:

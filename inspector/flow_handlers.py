@@ -169,6 +169,8 @@ def _settle(flow: Flow, state: str, time: float) -> None:
 # A scope key replay adds (servers and apps ignore unknown keys): "<source>#<conn>" of the
 # flow this connection replays.
 REPLAY_KEY = "asgi_inspector.replay_of"
+# The same, as a request header, for replays sent over the network.
+REPLAY_HEADER = b"x-asgi-inspector-replay-of"
 
 
 # -- scope ----------------------------------------------------------------------------------
@@ -195,6 +197,11 @@ def flow_from_scope(ftype: FlowType, event: Event, source: str, scope: Message) 
     flow.server = _addr(get("server"))
     flow.request_headers = _headers(get("headers"))
     flow.replay_of = _str(get(REPLAY_KEY)) or None
+    if flow.replay_of is None:
+        for name, value in flow.request_headers:
+            if name.lower() == REPLAY_HEADER:
+                flow.replay_of = value.decode("utf-8", "replace")
+                break
     if websocket:
         protocols = get("subprotocols")
         if isinstance(protocols, (list, tuple)):

@@ -24,6 +24,7 @@ import wsproto.events as ws
 
 from inspector.events import Event
 from inspector.flow_model import Flow
+from inspector.flow_handlers import REPLAY_HEADER
 from inspector.flows import fold_events
 from inspector.middleware import InspectorMiddleware
 from inspector.recorder import Recorder
@@ -191,8 +192,12 @@ class NetworkTarget:
 
     def _headers(self, exchange: Exchange) -> list[tuple[bytes, bytes]]:
         host = f"{self.host}:{self.port}".encode()
+        # The marker lets a capturing server (InspectorMiddleware) link the flow it
+        # records to the original, as the replay's own scope key does in-process.
         return [(b"host", host)] + [(n, v) for n, v in exchange.scope.get("headers", [])
-                                    if n.lower() not in HOP_BY_HOP]
+                                    if n.lower() not in HOP_BY_HOP
+                                    and n.lower() != REPLAY_HEADER] + [
+            (REPLAY_HEADER, exchange.label.encode("utf-8", "replace"))]
 
     async def replay(self, exchange: Exchange, pace: str = "fast") -> Flow:
         scope = exchange.replay_scope()

@@ -81,10 +81,15 @@ async def test_in_process_replay_same_and_chunks_kept(recorded: list[Any]) -> No
 
 
 async def test_network_replay_same(recorded: list[Any], serve: Any) -> None:
-    server = await asyncio.to_thread(serve, starlette_app(), lifespan="off")
+    capturing = InspectorMiddleware(starlette_app(), tap=False)
+    server = await asyncio.to_thread(serve, capturing, lifespan="off")
     target = NetworkTarget(server.url)
     results = await replay_all(target, exchanges(recorded), concurrency=3)
     check_all_same(recorded, results)
+    # The server's own capture links each replay to its original too (marker header).
+    seen = await asyncio.to_thread(wait_for, lambda: len(fold_events(capturing.events())) == 5
+                                   and fold_events(capturing.events()))
+    assert sorted(f.replay_of for f in seen) == sorted(e.label for e, _ in results)
 
 
 async def test_changed_app_is_reported(recorded: list[Any]) -> None:

@@ -81,7 +81,8 @@ class InspectorApp(App[None]):
                  interval: float = 0.1, budget: float = 0.008,
                  save_dir: str | os.PathLike[str] | None = None,
                  max_pending_events: int = 200_000, gc_freeze: bool = True,
-                 follow: bool | None = None, replay_to: str | None = None) -> None:
+                 follow: bool | None = None, replay_to: str | None = None,
+                 replay_captured: bool = False) -> None:
         super().__init__()
         self.feed = feed
         self.title = title or f"asgi-inspector: {feed.description}"
@@ -101,7 +102,7 @@ class InspectorApp(App[None]):
         self.follow_at_start = getattr(feed, "live", True) if follow is None else follow
         self.gc_freeze = gc_freeze
         self._frozen_at = 0
-        self.desk = ReplayDesk(self, replay_to)     # r / R / e / d / x (tui.replay_actions)
+        self.desk = ReplayDesk(self, replay_to, replay_captured)     # r / R / e / d / x (tui.replay_actions)
 
     # -- layout -----------------------------------------------------------------------------
 
@@ -391,7 +392,9 @@ class InspectorApp(App[None]):
 
 
 def run_dashboard(feed: Feed, *, title: str | None = None, clock: ClockMode = "wall",
-                  replay_to: str | None = None) -> None:
+                  replay_to: str | None = None, replay_captured: bool = False) -> None:
     """Run the dashboard over `feed` in this (main) thread until the user quits; `r`
-    replays to `replay_to` (a base URL such as http://127.0.0.1:8000)."""
-    InspectorApp(feed, title=title, clock=clock, replay_to=replay_to).run()
+    replays to `replay_to` (a base URL such as http://127.0.0.1:8000); `replay_captured`
+    when the feed captures that server itself."""
+    InspectorApp(feed, title=title, clock=clock, replay_to=replay_to,
+                 replay_captured=replay_captured).run()

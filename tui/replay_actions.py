@@ -76,9 +76,13 @@ def default_export_path(directory: Path, fmt: str) -> Path:
 class ReplayDesk:
     """The dashboard's replay target, and the comparisons of the replays made."""
 
-    def __init__(self, app: InspectorApp, replay_to: str | None) -> None:
+    def __init__(self, app: InspectorApp, replay_to: str | None,
+                 captured: bool = False) -> None:
         self.app = app
         self.replay_to = replay_to
+        # True when the feed itself captures the target (run/proxy/demo replaying to their
+        # own server): the replays arrive through the feed, linked by their marker header.
+        self.captured = captured
         self.target = NetworkTarget(replay_to) if replay_to else None
         self.comparisons: dict[str, Comparison] = {}   # original label -> latest comparison
         self._next_seq = 0
@@ -133,7 +137,8 @@ class ReplayDesk:
                                 severity="error", markup=False)
                 continue
             finally:
-                self._feed_replays()
+                if not self.captured:
+                    self._feed_replays()
             comparison = compare(original, replayed)
             self.comparisons[label] = comparison
             self.app.notify(visible(f"replay of {label}: {comparison.summary()}")[:300],

@@ -142,6 +142,25 @@ async def test_r_replays_the_selected_flow_and_d_shows_it_is_the_same(captured: 
         assert not isinstance(app.screen, DiffScreen)
 
 
+async def test_replay_to_the_captured_server_shows_once_linked(captured: Any) -> None:
+    """run/proxy/demo: the feed captures the replay target, so the replay arrives
+    through the feed (linked by its marker header), not a second time as "replay"."""
+    middleware, server = captured
+    app = _app(middleware, server.url, replay_captured=True)
+    async with app.run_test(size=SIZE) as pilot:
+        original = await _select(pilot, "/api/items")
+        await pilot.press("r")
+        await until(pilot, lambda: [n for n in _notes(app) if n.startswith("replay of")])
+        replay = await until(pilot, lambda: next(
+            (f for f in _flows(app) if f.replay_of == f"#{original.conn}" and f.status), None))
+        assert replay.source == "" and replay.path == "/api/items"
+        assert not any(f.source == "replay" for f in _flows(app))
+        assert sum(f.path == "/api/items" for f in _flows(app)) == 2
+        app.rows.select_flow(replay)
+        await pilot.press("d")
+        assert isinstance(app.screen, DiffScreen)
+
+
 async def test_replay_to_a_changed_app_and_d_shows_the_difference(captured: Any,
                                                                   serve: Any) -> None:
     middleware, _ = captured
