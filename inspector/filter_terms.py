@@ -272,16 +272,14 @@ def _timing(attribute: str) -> Callable[[Word], Predicate]:
 
 
 def _size(direction: str) -> Callable[[Word], Predicate]:
-    """Body bytes for HTTP; for a WebSocket, the bytes of its messages that way."""
+    """Body bytes for HTTP; for a WebSocket, the bytes of its messages that way
+    (`Flow.request_size` / `Flow.response_size`)."""
     def build(value: Word) -> Predicate:
         test = _comparison(value, _SIZE_UNITS, Fraction(1), "size",
                            ">1mb, <=10kib or 1kb-2mb", bare=True)
-
-        def size(f: Flow) -> bool:
-            if f.type == "websocket":
-                return test(sum(m.size for m in f.messages if m.direction == direction))
-            return test(f.response_body_size if direction == "out" else f.request_body_size)
-        return size
+        if direction == "out":
+            return lambda f: test(f.response_size)
+        return lambda f: test(f.request_size)
     return build
 
 

@@ -124,6 +124,20 @@ class Flow:
         return None if self.response_start is None else self.response_start - self.start
 
     @property
+    def request_size(self) -> int:
+        """Bytes the client sent: the request body, or a WebSocket's incoming messages."""
+        if self.type == "websocket":
+            return sum(m.size for m in self.messages if m.direction == "in")
+        return self.request_body_size
+
+    @property
+    def response_size(self) -> int:
+        """Bytes the app sent: the response body, or a WebSocket's outgoing messages."""
+        if self.type == "websocket":
+            return sum(m.size for m in self.messages if m.direction == "out")
+        return self.response_body_size
+
+    @property
     def is_sse(self) -> bool:
         return any(n.lower() == b"content-type" and v.lower().startswith(b"text/event-stream")
                    for n, v in self.response_headers)

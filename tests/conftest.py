@@ -62,7 +62,8 @@ def serve() -> Iterator[Any]:
         server.stop()
 
 
-def wait_for(predicate: Any, timeout: float = 5.0, interval: float = 0.005) -> Any:
+def wait_for(predicate: Any, timeout: float = 5.0, what: str = "condition",
+             interval: float = 0.005) -> Any:
     """Poll until predicate() is truthy (returned), or fail after timeout seconds."""
     deadline = time.monotonic() + timeout
     while True:
@@ -70,5 +71,5 @@ def wait_for(predicate: Any, timeout: float = 5.0, interval: float = 0.005) -> A
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s: {predicate}")
+            raise AssertionError(f"{what} not met within {timeout}s: {predicate}")
         time.sleep(interval)

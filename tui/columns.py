@@ -20,7 +20,7 @@ from inspector.flow_model import (
 )
 from inspector.headless import human_duration, human_size
 from inspector.safe_text import visible
-from tui.flow_store import kind_of, request_size, response_size
+from tui.flow_store import kind_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,8 +98,8 @@ CELLS: dict[str, Callable[[Flow], str]] = {
     "status": status_text,
     "duration": lambda f: _duration(f.duration, f),
     "ttfb": lambda f: _duration(f.ttfb, f) if f.type != "websocket" or f.accepted else "-",
-    "request": lambda f: human_size(request_size(f)),
-    "response": lambda f: human_size(response_size(f)),
+    "request": lambda f: human_size(f.request_size),
+    "response": lambda f: human_size(f.response_size),
     "source": lambda f: visible(f.source),
 }
 

@@ -28,7 +28,7 @@ from inspector.flow_model import (
 from inspector.headless import human_duration, human_size
 from inspector.safe_text import visible, visible_bytes
 from tui.event_log import EventLog
-from tui.flow_store import kind_of, request_size, response_size
+from tui.flow_store import kind_of
 
 ENDINGS = {
     OPEN: "still open",
@@ -176,8 +176,8 @@ def _http_overview(flow: Flow, text: Text) -> None:
 def _ws_overview(flow: Flow, text: Text) -> None:
     n_in = sum(1 for m in flow.messages if m.direction == "in")
     n_out = len(flow.messages) - n_in
-    _label(text, "Messages", f"{n_in} in ({human_size(request_size(flow))}), "
-                             f"{n_out} out ({human_size(response_size(flow))})")
+    _label(text, "Messages", f"{n_in} in ({human_size(flow.request_size)}), "
+                             f"{n_out} out ({human_size(flow.response_size)})")
     if flow.ttfb is not None:
         _label(text, "Accepted in", ms(flow.ttfb))
     _label(text, "Duration", human_duration(flow.duration) if flow.end is not None
@@ -267,7 +267,28 @@ def lane_line(event: Event, start: float, previous: float | None) -> Text:
     return line
 
 
-class EventLane(Sequence[Text]):
+class LazyLines(Sequence[Text]):
+    """Lines formatted only when shown (a view asks for the visible ones): subclasses give
+    `__len__` and `line(i)`."""
+
+    def __len__(self) -> int:
+        raise NotImplementedError
+
+    def line(self, i: int) -> Text:
+        raise NotImplementedError
+
+    @overload
+    def __getitem__(self, i: int) -> Text: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[Text]: ...
+
+    def __getitem__(self, i: int | slice) -> Text | list[Text]:
+        if isinstance(i, slice):
+            return [self.line(j) for j in range(*i.indices(len(self)))]
+        return self.line(i)
+
+
+class EventLane(LazyLines):
     """The Events tab of one flow: a line per event, decoded when shown. Grows live."""
 
     def __init__(self, flow: Flow, log: EventLog) -> None:
@@ -277,14 +298,7 @@ class EventLane(Sequence[Text]):
     def __len__(self) -> int:
         return len(self.flow.event_seqs)
 
-    @overload
-    def __getitem__(self, i: int) -> Text: ...
-    @overload
-    def __getitem__(self, i: slice) -> list[Text]: ...
-
-    def __getitem__(self, i: int | slice) -> Text | list[Text]:
-        if isinstance(i, slice):
-            return [self[j] for j in range(*i.indices(len(self)))]
+    def line(self, i: int) -> Text:
         seqs = self.flow.event_seqs
         seq = seqs[i]
         event = self.log.get(self.flow.source, seq)

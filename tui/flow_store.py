@@ -42,20 +42,6 @@ def kind_of(flow: Flow) -> str:
     return "SSE" if flow.is_sse else "HTTP"
 
 
-def request_size(flow: Flow) -> int:
-    """Bytes the client sent: the request body, or a WebSocket's incoming messages."""
-    if flow.type == "websocket":
-        return sum(m.size for m in flow.messages if m.direction == "in")
-    return flow.request_body_size
-
-
-def response_size(flow: Flow) -> int:
-    """Bytes the app sent: the response body, or a WebSocket's outgoing messages."""
-    if flow.type == "websocket":
-        return sum(m.size for m in flow.messages if m.direction == "out")
-    return flow.response_body_size
-
-
 # column -> key maker(flow, absolute start time) -> primary key (ends before arrival)
 SortKey = Callable[[Flow, float], tuple]
 SORT_KEYS: dict[str, SortKey] = {
@@ -67,8 +53,8 @@ SORT_KEYS: dict[str, SortKey] = {
     "status": lambda f, t: _none_last(f.status),
     "duration": lambda f, t: _none_last(f.duration),
     "ttfb": lambda f, t: _none_last(f.ttfb),
-    "request": lambda f, t: (request_size(f),),
-    "response": lambda f, t: (response_size(f),),
+    "request": lambda f, t: (f.request_size,),
+    "response": lambda f, t: (f.response_size,),
     "source": lambda f, t: (f.source,),
 }
 

@@ -46,7 +46,6 @@ def main() -> None:
                         ("64 KiB UTF-8 body", TEXT_BODY, 2000),
                         ("64 KiB binary body", BIN_BODY, 500)]:
         line = encode_event(ev)
-        obj = json.loads(line)
         enc = per_call(encode_event, ev, n)
         dec = per_call(lambda line: decode_event(json.loads(line)), line, n)
         print(f"{name:34s} encode {enc:8.2f} µs   parse+decode {dec:8.2f} µs   "

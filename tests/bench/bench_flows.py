@@ -1,5 +1,5 @@
 """Flow fold cost per event over 1,000,000 mixed events: `python -m tests.bench.bench_flows`."""
-import time, sys, gc
+import time
 from inspector.events import Event
 from inspector.flows import fold_events, FlowFolder
 

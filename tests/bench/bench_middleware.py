@@ -29,6 +29,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from tests.conftest import free_port
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -99,14 +101,8 @@ def _inprocess(rounds: int, n: int = 20_000) -> dict[str, float]:
 
 # ---------------------------------------------------------------- wrk
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _serve(app: str) -> tuple[subprocess.Popen[bytes], int]:
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", f"tests.bench.bench_apps:{app}", "--port", str(port),
          "--no-access-log", "--log-level", "warning"], cwd=ROOT)

@@ -25,7 +25,8 @@ import sys
 import time
 from pathlib import Path
 
-from tests.bench.bench_middleware import ROOT, _free_port, _wrk
+from tests.bench.bench_middleware import ROOT, _wrk
+from tests.conftest import free_port
 
 
 def _wait_port(port: int, proc: subprocess.Popen[bytes], what: str) -> None:
@@ -79,7 +80,7 @@ def main() -> None:
     parser.add_argument("--mitmdump", default="/tmp/mitm-venv/bin/mitmdump")
     args = parser.parse_args()
 
-    up_port, proxy_port, mitm_port = _free_port(), _free_port(), _free_port()
+    up_port, proxy_port, mitm_port = free_port(), free_port(), free_port()
     upstream = _start([sys.executable, "-m", "uvicorn", "tests.bench.bench_apps:bare",
                        "--port", str(up_port), "--no-access-log", "--log-level", "warning"],
                       up_port, "upstream")
@@ -91,7 +92,7 @@ def main() -> None:
                         "--headless", "--no-tap"], proxy_port, "asgi-inspector proxy")
         procs.append(proxy)
         targets["asgi-inspector"] = proxy_port
-        bare_port = _free_port()
+        bare_port = free_port()
         bare = ("import uvicorn; from inspector.proxy import ProxyApp; "
                 f"uvicorn.run(ProxyApp('http://127.0.0.1:{up_port}'), port={bare_port}, "
                 "log_level='warning', access_log=False, server_header=False, "

@@ -21,7 +21,6 @@ import httpx
 from inspector.replay import exchanges
 from inspector.replay_run import InProcessTarget, NetworkTarget, replay_all
 from tests.bench.bench_apps import make_app
-from tests.bench.bench_middleware import _free_port
 from tests.conftest import ServerThread
 
 

@@ -11,7 +11,6 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -20,21 +19,10 @@ import pytest
 import uvicorn
 
 from inspector.proxy import ProxyApp
+from tests.conftest import wait_for
 from tests.proxy.apps import RawHandler, RawUpstream, UpstreamState, upstream_app
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def poll(predicate: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> Any:
-    """Return predicate()'s first truthy value, polling; fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} not met within {timeout} s")
-        time.sleep(0.002)
 
 
 def can_connect(port: int) -> bool:
@@ -43,12 +31,6 @@ def can_connect(port: int) -> bool:
         return True
     except OSError:
         return False
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class ServerThread:
@@ -72,7 +54,7 @@ class ServerThread:
 
     def start(self) -> ServerThread:
         self.thread.start()
-        poll(lambda: self.server.started or not self.thread.is_alive(), what="uvicorn start")
+        wait_for(lambda: self.server.started or not self.thread.is_alive(), what="uvicorn start")
         if not self.server.started:
             raise RuntimeError("uvicorn did not start")
         return self
@@ -169,7 +151,7 @@ class Process:
         env = dict(os.environ, PYTHONPATH=str(ROOT))
         self.port = port
         self.proc = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env=env)
-        poll(lambda: can_connect(port) or self.proc.poll() is not None, 20, "process start")
+        wait_for(lambda: can_connect(port) or self.proc.poll() is not None, 20, "process start")
         if self.proc.poll() is not None:
             raise RuntimeError(f"server process exited with {self.proc.returncode}")
 

@@ -16,7 +16,8 @@ import pytest
 
 from inspector.proxy import ProxyApp, ProxyError
 from tests.proxy.apps import Recorder, UpstreamState, read_head
-from tests.proxy.conftest import Process, Servers, ServerThread, free_port, poll
+from tests.conftest import free_port, wait_for
+from tests.proxy.conftest import Process, Servers, ServerThread
 
 OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
 
@@ -112,7 +113,7 @@ def test_upstream_dies_mid_response(servers: Servers) -> None:
     proxy = servers.serve_proxy(recorder)
     with pytest.raises(httpx.RemoteProtocolError):
         httpx.get(proxy.url + "/x")
-    poll(lambda: recorder.exceptions, what="the ProxyError recorded")
+    wait_for(lambda: recorder.exceptions, what="the ProxyError recorded")
     assert isinstance(recorder.exceptions[0], ProxyError)
     assert "closed the connection mid-response" in str(recorder.exceptions[0])
     assert httpx.get(proxy.url + "/x").text == "ok"
@@ -145,8 +146,8 @@ def test_client_gone_mid_response(servers: Servers, upstream: ServerThread,
     with httpx.stream("GET", proxy.url + "/forever") as response:
         assert next(response.iter_lines()) == "tick 0"
     # The proxy dropped its upstream connection, so the upstream's stream was cancelled.
-    poll(lambda: state.stream_ended.is_set(), what="upstream stream ended")
-    poll(lambda: recorder.calls_done == 1, what="proxy call ended")
+    wait_for(lambda: state.stream_ended.is_set(), what="upstream stream ended")
+    wait_for(lambda: recorder.calls_done == 1, what="proxy call ended")
     assert recorder.exceptions == []
     assert httpx.get(proxy.url + "/hello").text == "hello, world"
 
@@ -160,7 +161,7 @@ async def test_client_gone_while_waiting_for_the_head(servers: Servers, upstream
             task = asyncio.create_task(client.get(proxy.url + "/slow"))
             await asyncio.sleep(0.05)    # let the request reach the upstream
             task.cancel()
-        await asyncio.to_thread(poll, lambda: recorder.calls_done == 1, 10, "proxy call ended")
+        await asyncio.to_thread(wait_for, lambda: recorder.calls_done == 1, 10, "proxy call ended")
         assert recorder.exceptions == [] and recorder.sent == []
     finally:
         state.release.set()

@@ -8,7 +8,8 @@ from collections.abc import Callable, Iterator
 import httpx
 
 from tests.proxy.apps import UpstreamState
-from tests.proxy.conftest import Process, ServerThread, free_port
+from tests.conftest import free_port
+from tests.proxy.conftest import Process, ServerThread
 
 MiB = 1024 * 1024
 SIZE = 100 * MiB

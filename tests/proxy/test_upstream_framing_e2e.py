@@ -16,7 +16,8 @@ import pytest
 from inspector.proxy import ProxyApp, ProxyError
 from inspector.proxy import parse as parse_module
 from tests.proxy.apps import Recorder, read_head, wait_thread_event
-from tests.proxy.conftest import Servers, poll
+from tests.conftest import wait_for
+from tests.proxy.conftest import Servers
 
 
 @pytest.fixture(params=["httptools", "h11"], autouse=True)
@@ -140,7 +141,7 @@ def test_broken_chunked_body_cuts_the_response(servers: Servers) -> None:
         with pytest.raises(httpx.RemoteProtocolError):
             for _ in chunks:
                 pass
-    poll(lambda: recorder.exceptions, what="the ProxyError recorded")
+    wait_for(lambda: recorder.exceptions, what="the ProxyError recorded")
     assert isinstance(recorder.exceptions[0], ProxyError)
     assert "sent a malformed response" in str(recorder.exceptions[0])
 

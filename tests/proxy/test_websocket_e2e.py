@@ -12,7 +12,8 @@ from websockets.typing import Subprotocol
 
 from inspector.proxy import ProxyApp
 from tests.proxy.apps import Recorder, UpstreamState, upstream_app
-from tests.proxy.conftest import Servers, ServerThread, free_port, poll
+from tests.conftest import free_port, wait_for
+from tests.proxy.conftest import Servers, ServerThread
 
 
 def ws_url(server: ServerThread, path: str) -> str:
@@ -101,7 +102,7 @@ async def test_client_close_code_and_reason_reach_upstream(proxy: ServerThread,
         await ws.send("x")
         assert await ws.recv() == "echo:x"
         await ws.close(code=4002, reason="done here")
-    await asyncio.to_thread(poll, lambda: state.ws_closes, 5, "upstream saw the close")
+    await asyncio.to_thread(wait_for, lambda: state.ws_closes, 5, "upstream saw the close")
     assert state.ws_closes == [(4002, "done here")]
 
 
@@ -111,7 +112,7 @@ async def test_client_vanishing_closes_upstream(servers: Servers, proxy: ServerT
     await ws.send("x")
     assert await ws.recv() == "echo:x"
     ws.transport.abort()
-    await asyncio.to_thread(poll, lambda: state.ws_closes, 5, "upstream saw the client go")
+    await asyncio.to_thread(wait_for, lambda: state.ws_closes, 5, "upstream saw the client go")
     assert state.ws_closes[0][0] in (1005, 1006)
 
 
@@ -127,7 +128,7 @@ async def test_pings_answered_on_each_hop(servers: Servers, state: UpstreamState
             await asyncio.sleep(0.1)        # time for the upstream's pings to need answers
             await ws.send(str(i))
             assert await ws.recv() == f"echo:{i}"
-    await asyncio.to_thread(poll, lambda: state.ws_closes, 5, "upstream saw the close")
+    await asyncio.to_thread(wait_for, lambda: state.ws_closes, 5, "upstream saw the close")
     assert state.ws_closes == [(1000, "")]
     # Pings are hop-local: none of them crossed the proxy as a message.
     assert all(m["type"] in ("websocket.accept", "websocket.send") for m in recorder.sent)

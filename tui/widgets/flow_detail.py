@@ -8,8 +8,6 @@ are Line-API viewers over lazy sequences, and grow live while the flow is open.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import overload
 
 from rich.highlighter import JSONHighlighter
 from rich.text import Text
@@ -21,7 +19,8 @@ from textual.widgets import Input, TabbedContent, TabPane
 from inspector.flow_model import Flow
 from inspector.safe_text import visible
 from tui.body import BodyView, render_body
-from tui.detail_text import EventLane, MessageList, header_lines, message_line, overview
+from tui.detail_text import (EventLane, LazyLines, MessageList, header_lines, message_line,
+                              overview)
 from tui.model import Model
 from tui.widgets.lines_view import LinesView, join_lines, plain_styler
 from tui.widgets.safe_input import SafeInput
@@ -45,7 +44,7 @@ def hex_styler(line: str) -> Text:
 STYLERS = {"json": json_styler, "hex": hex_styler}
 
 
-class _Matches(Sequence[Text]):
+class _Matches(LazyLines):
     """The message lines matching the search, formatted when shown."""
 
     def __init__(self, messages: MessageList, indexes: list[int]) -> None:
@@ -55,14 +54,7 @@ class _Matches(Sequence[Text]):
     def __len__(self) -> int:
         return len(self.indexes)
 
-    @overload
-    def __getitem__(self, i: int) -> Text: ...
-    @overload
-    def __getitem__(self, i: slice) -> list[Text]: ...
-
-    def __getitem__(self, i: int | slice) -> Text | list[Text]:
-        if isinstance(i, slice):
-            return [self[j] for j in range(*i.indices(len(self)))]
+    def line(self, i: int) -> Text:
         return message_line(self.messages.items[self.indexes[i]])
 
 
