@@ -1,10 +1,12 @@
 """The capture path: ASGI messages in, compact records into the ring buffer.
 
 This runs for every message of every connection, on the app's event loop, so it does as
-little as it can: one clock read, one `marshal.dumps` of a tuple that holds the app's own
-message dict (no copy; bodies are bytes and are copied once, into the record), one ring
-append. Anything that is not plain data falls back to a slow path that summarises it.
-Nothing here may raise into the app: failures are counted and logged once.
+little as it can: one call into the ring (`RingBuffer.record`, in C where built), which reads
+the clock and writes the record straight from the app's own message into the ring's
+arena (no copy; bodies are copied once, into the record). Whatever the encoder leaves to
+Python (a body over the limit, values that are not plain data) takes a slow path that
+cuts or summarises it. Nothing here may raise into the app: failures are counted and
+logged once.
 """
 
 from __future__ import annotations
@@ -20,17 +22,15 @@ from inspector.events import (EXIT, MARSHAL_VERSION, RECEIVE, SCOPE, SEND, Event
                               decode_record, encode_record, plain_data)
 from inspector.ring import RingBuffer
 
-# The hot path calls these directly: encode_record() is the same marshal call, one frame
-# deeper (see inspector.events for the record layout).
-_clock = time.perf_counter
 _dumps = marshal.dumps
 
 log = logging.getLogger("asgi_inspector")
 
 DEFAULT_BODY_LIMIT = 64 * 1024
 
-# Scope entries that are not request data: the app, lifespan state, server extensions
-# (which may hold callables), routing results added by frameworks.
+# The three scope entries a server or framework commonly adds that are not request data
+# (the encoder leaves them out), and the rest, added by frameworks, for the slow path.
+_SKIP_IN_SCOPE = ("state", "app", "extensions")
 _NOT_DATA = ("app", "state", "extensions", "router", "endpoint", "route", "path_params",
              "fastapi_astack", "fastapi_inner_astack", "session", "user", "auth")
 
@@ -52,7 +52,7 @@ class Recorder:
         self.ring = ring if ring is not None else RingBuffer()
         self.body_limit = body_limit
         self.started_wall = time.time()
-        self._t0 = time.perf_counter()
+        self.t0 = time.perf_counter()   # what the ring subtracts from the clock
         self._conn_ids = count(1)
         self.errors = 0           # failures inside the inspector, never shown to the app
 
@@ -63,29 +63,20 @@ class Recorder:
     @ring.setter
     def ring(self, ring: RingBuffer) -> None:
         self._ring = ring
-        self._append = ring.append     # bound once: this runs for every message
+        self._append = ring.append     # bound once: these run for every message
+        self.record_event = ring.record
 
     def now(self) -> float:
         """Seconds since this capture started, on the monotonic clock."""
-        return time.perf_counter() - self._t0
+        return time.perf_counter() - self.t0
 
     def open(self, scope: dict[str, Any]) -> int:
         """Record a new connection's scope; return its connection id."""
         conn = next(self._conn_ids)
         try:
-            t = _clock() - self._t0
-            data = scope.copy()
-            # The three a server or framework commonly adds; the rest on the slow path.
-            data.pop("state", None)
-            data.pop("app", None)
-            data.pop("extensions", None)
-            try:
-                record = _dumps((conn, SCOPE, t, data), MARSHAL_VERSION)
-            except ValueError:
-                for key in _NOT_DATA:
-                    data.pop(key, None)
-                record = encode_record(conn, SCOPE, t, plain_data(data))
-            self._append(record)
+            if self.record_event(conn, SCOPE, self.t0, scope, -1, _SKIP_IN_SCOPE) is None:
+                data = {k: v for k, v in scope.items() if k not in _NOT_DATA}
+                self._append(encode_record(conn, SCOPE, self.now(), plain_data(data)))
         except Exception as exc:  # pragma: no cover - defensive: never reach the app
             self._failed(exc)
         return conn
@@ -93,38 +84,41 @@ class Recorder:
     def message(self, conn: int, kind: str, message: Any) -> None:
         """Record a message the app received (kind "receive") or sent (kind "send")."""
         try:
-            t = _clock() - self._t0
-            key = _PAYLOAD_KEY.get(message["type"])
-            if key is not None:
-                payload = message.get(key)
-                if payload is None and key == "bytes":
-                    key = "text"
-                    payload = message.get(key)
-                if payload is not None and len(payload) > self.body_limit:
-                    self._append(self._cut(conn, kind, t, message, key, payload))
-                    return
-            try:
-                record = _dumps((conn, kind, t, message), MARSHAL_VERSION)
-            except ValueError:
-                record = encode_record(conn, kind, t, plain_data(message))
-            self._append(record)
+            if self.record_event(conn, kind, self.t0, message, self.body_limit, None) is None:
+                self._append(self._slow(conn, kind, message))
         except Exception as exc:
             self._failed(exc)
 
     def exit(self, conn: int, exc: BaseException | None) -> None:
         """Record that the app's call for this connection returned or raised."""
         try:
-            t = _clock() - self._t0
             if exc is None:
-                self._append(_dumps((conn, EXIT, t, None), MARSHAL_VERSION))
+                self.record_event(conn, EXIT, self.t0, None, -1, None)
                 return
             info = {"type": f"{type(exc).__module__}.{type(exc).__qualname__}",
                     "message": _safe_str(exc),
                     "traceback": "".join(traceback.format_exception(exc))[-8000:]}
-            self.ring.append(encode_record(conn, EXIT, t,
+            self.ring.append(encode_record(conn, EXIT, self.now(),
                                            {"type": "inspector.exit", "exception": info}))
         except Exception as failure:
             self._failed(failure)
+
+    def _slow(self, conn: int, kind: str, message: Any) -> bytes:
+        # What the encoder left to Python: a payload over the body limit, or values
+        # that are not plain data.
+        t = self.now()
+        key = _PAYLOAD_KEY.get(message["type"])
+        if key is not None:
+            payload = message.get(key)
+            if payload is None and key == "bytes":
+                key = "text"
+                payload = message.get(key)
+            if payload is not None and len(payload) > self.body_limit:
+                return self._cut(conn, kind, t, message, key, payload)
+        try:
+            return _dumps((conn, kind, t, message), MARSHAL_VERSION)
+        except ValueError:
+            return encode_record(conn, kind, t, plain_data(message))
 
     def events(self, since: int = 0) -> list[Event]:
         """The events still held from seq `since` on, decoded (for tests and tools)."""

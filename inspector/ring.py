@@ -1,23 +1,28 @@
 """A bounded buffer of event records, by count and by bytes; no asyncio, no I/O.
 
-Records are `bytes` (see `inspector.events.encode_record`): immutable objects the garbage
-collector does not track, so a full buffer costs the collector one list, not a hundred
-thousand dicts. Append is a list append; when a bound would break, the oldest 1/64 of
-the records go in one slice deletion, so eviction is O(1) amortised per append.
+The rule: a new record goes in after the oldest records are evicted, one by one, until
+the buffer holds fewer than `capacity` records and the new record fits within
+`max_bytes` with the ones kept (a record larger than the whole cap goes in alone).
+Evictions are counted; a reader asks for everything from seq N and learns how many it
+missed.
 
-One writer (the event loop running the app) and any number of readers in other threads.
-The writer bumps `_generation` around each eviction (odd while it runs, a seqlock); a
-reader that saw the generation move retries, so it never returns records under the wrong
-seq.
+Where the C extension is built (`inspector/_encoder.c`) the records live back to back in
+one arena: storing one allocates nothing and evicting one frees nothing, so the app's
+event loop never touches the cold memory of old records (with a bytes object per
+record, that cost a live server more than the encoding did). `record()` encodes an
+event and stores it in one call. `PyRingBuffer` is the same rule in Python over a deque,
+for installs without a compiler. All methods run under the GIL, so a reader in another
+thread sees whole records only.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass
+from itertools import islice
+from typing import Any
 
-# What a bytes object costs beyond its payload (CPython object header + allocator
-# rounding), so that the byte cap bounds real memory, not just payload.
-RECORD_OVERHEAD = 48
+from inspector.events import encode_event
 
 DEFAULT_CAPACITY = 200_000
 DEFAULT_MAX_BYTES = 64 * 1024 * 1024
@@ -36,11 +41,8 @@ class Batch:
         return self.first_seq + len(self.records)
 
 
-class RingBuffer:
-    """Keeps the newest records within `capacity` records and `max_bytes` bytes."""
-
-    __slots__ = ("capacity", "max_bytes", "_records", "first_seq", "size_bytes", "dropped",
-                 "_generation")
+class PyRingBuffer:
+    """The ring's rule in Python: the fallback, and the model the C ring is tested against."""
 
     def __init__(self, capacity: int = DEFAULT_CAPACITY, max_bytes: int = DEFAULT_MAX_BYTES):
         if capacity < 1:
@@ -49,9 +51,9 @@ class RingBuffer:
             raise ValueError("max_bytes must be at least 1")
         self.capacity = capacity
         self.max_bytes = max_bytes
-        self._records: list[bytes] = []
+        self._records: deque[bytes] = deque()
         self.first_seq = 0        # seq of _records[0]
-        self.size_bytes = 0       # bytes held, counting RECORD_OVERHEAD per record
+        self.size_bytes = 0       # payload bytes held
         self.dropped = 0          # records evicted to stay within the bounds
         self._generation = 0
 
@@ -66,47 +68,73 @@ class RingBuffer:
     def append(self, record: bytes) -> int:
         """Store a record; evict the oldest as needed; return the record's seq."""
         records = self._records
-        size = len(record) + RECORD_OVERHEAD
-        if len(records) >= self.capacity or self.size_bytes + size > self.max_bytes:
-            self._make_room(size)
+        if len(records) >= self.capacity or self.size_bytes + len(record) > self.max_bytes:
+            self._generation += 1     # odd while evicting: readers retry (a seqlock)
+            while len(records) >= self.capacity:
+                self._evict_oldest()
+            while records and self.size_bytes + len(record) > self.max_bytes:
+                self._evict_oldest()
+            self._generation += 1
         records.append(record)
-        self.size_bytes += size
+        self.size_bytes += len(record)
         return self.first_seq + len(records) - 1
 
-    def _make_room(self, size: int) -> None:
-        # A record larger than the whole byte cap still goes in, alone.
-        records = self._records
-        batch = max(1, len(records) >> 6)
-        n = batch if len(records) >= self.capacity else 0
-        freed = sum(map(len, records[:n])) + n * RECORD_OVERHEAD
-        while n < len(records) and self.size_bytes - freed + size > self.max_bytes:
-            more = records[n:n + batch]
-            freed += sum(map(len, more)) + len(more) * RECORD_OVERHEAD
-            n += len(more)
-        self._generation += 1
-        del records[:n]
-        self.first_seq += n
-        self._generation += 1
-        self.size_bytes -= freed
-        self.dropped += n
+    def record(self, conn: int, kind: str, t0: float, message: Any, limit: int,
+               skip: tuple[str, ...] | None) -> int | None:
+        """Encode an event (see `encode_event`) and store it; None: the caller's slow path."""
+        record = encode_event(conn, kind, t0, message, limit, skip)
+        return None if record is None else self.append(record)
+
+    def _evict_oldest(self) -> None:
+        self.size_bytes -= len(self._records.popleft())
+        self.first_seq += 1
+        self.dropped += 1
+
+    def _since(self, seq: int, limit: int | None = None) -> tuple[int, list[bytes], int]:
+        while True:               # the writer may run between two of these lines
+            generation = self._generation
+            if generation & 1:
+                continue
+            first = self.first_seq
+            start = max(seq, first)
+            stop = None if limit is None else start - first + max(0, limit)
+            try:
+                records = list(islice(self._records, start - first, stop))
+            except RuntimeError:  # deque mutated during iteration
+                continue
+            if self._generation == generation:
+                return start, records, start - seq
 
     def since(self, seq: int, limit: int | None = None) -> Batch:
         """Records from `seq` on (at most `limit`), and how many before them were lost."""
-        while True:
-            generation = self._generation
-            if generation & 1:
-                continue          # an eviction is half done; the writer will finish it
-            first = self.first_seq
-            start = max(seq, first)
-            stop = None if limit is None else start - first + limit
-            records = self._records[start - first:stop]
-            if self._generation == generation:
-                return Batch(start, records, start - seq)
+        return Batch(*self._since(seq, limit))
 
     def clear(self) -> None:
         """Forget every record (counted neither as dropped nor as missed by readers)."""
         self._generation += 1
         self.first_seq += len(self._records)
-        self._records = []
-        self._generation += 1
+        self._records.clear()
         self.size_bytes = 0
+        self._generation += 1
+
+
+try:
+    from inspector._encoder import Ring as _CRing
+except ImportError:  # built without a C compiler
+    RingBuffer: type = PyRingBuffer
+    RING = "python"
+else:
+    class RingBuffer(_CRing):  # type: ignore[no-redef]
+        """Keeps the newest records within `capacity` records and `max_bytes` bytes."""
+
+        __slots__ = ()
+
+        def __init__(self, capacity: int = DEFAULT_CAPACITY,
+                     max_bytes: int = DEFAULT_MAX_BYTES) -> None:
+            super().__init__(capacity, max_bytes)
+
+        def since(self, seq: int, limit: int | None = None) -> Batch:
+            """Records from `seq` on (at most `limit`), and how many before them were lost."""
+            return Batch(*self._since(seq, limit))
+
+    RING = "c"

@@ -195,6 +195,7 @@ def _memory(events: int = 1_000_000) -> dict[str, float]:
     after = _rss_mb()
     ring = recorder.ring
     return {"events": events, "held": len(ring), "dropped": ring.dropped,
+            "index_mib": events * 8 / 2**20,
             "ring_mib": ring.size_bytes / 2**20, "rss_growth_mib": after - before,
             "ns_per_event": elapsed / events * 1e9}
 
@@ -206,6 +207,8 @@ def main() -> None:
     parser.add_argument("--only", default="inprocess,wrk,memory")
     args = parser.parse_args()
     parts = args.only.split(",")
+    from inspector.ring import RING
+    print(f"(ring and encoder: {RING})")
     if "inprocess" in parts:
         r = _inprocess(args.rounds)
         print("## In-process (no sockets), medians of", args.rounds, "rounds")
@@ -224,7 +227,8 @@ def main() -> None:
         r = _memory()
         print("\n## Memory: 1,000,000 events into a 64 MiB ring")
         print(f"held {r['held']:,} events ({r['ring_mib']:.1f} MiB counted), dropped "
-              f"{r['dropped']:,}; RSS growth {r['rss_growth_mib']:.1f} MiB; "
+              f"{r['dropped']:,}; RSS growth {r['rss_growth_mib']:.1f} MiB (of which the "
+              f"seq index for {r['events']:,} slots: {r['index_mib']:.1f} MiB); "
               f"{r['ns_per_event']:.0f} ns/event")
 
 

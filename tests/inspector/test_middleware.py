@@ -99,6 +99,9 @@ class BrokenRing(RingBuffer):
     def append(self, record: bytes) -> int:
         raise OSError("disk on fire")
 
+    def record(self, *args: Any) -> int | None:
+        raise OSError("disk on fire")
+
 
 async def test_inspector_failure_never_reaches_app(caplog: Any) -> None:
     async def app(scope: Any, receive: Any, send: Any) -> None:

@@ -1,0 +1,591 @@
+/* The capture hot path in C: an event record, byte for byte what
+ * `marshal.dumps((conn, kind, time, message), 2)` writes, without marshal's costs.
+ *
+ * Why: under a live server every captured event is paid for on the app's own event
+ * loop, and marshal spends most of its time outside the data (a bytes object per str
+ * for format 2, a frame per call from Python). This writer covers the plain data ASGI
+ * messages hold (None, bool, int32, float, str, bytes, tuple, list, dict, all exact
+ * types); for anything else it answers None and the caller takes the Python path,
+ * which writes the same format. No Python code runs while it walks the message, so
+ * the containers cannot change under it.
+ *
+ * encode(conn, kind, t0, message, limit, skip) -> bytes | None
+ *   time = monotonic clock (as time.perf_counter) - t0
+ *   limit: a top-level str/bytes value longer than this answers None (the caller cuts it);
+ *          negative: no limit
+ *   skip: a tuple of top-level keys left out of a dict message (the scope's app, state...)
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <structmember.h>
+#include <string.h>
+#include <time.h>
+
+#define MAX_DEPTH 64
+#define UNSUPPORTED 1
+
+typedef struct {
+    char *data;
+    Py_ssize_t len;
+    Py_ssize_t cap;
+    int on_heap;
+    char stack[1024];
+} Buffer;
+
+static PyObject *perf_counter = NULL;   /* used where CLOCK_MONOTONIC is not perf_counter */
+
+static int
+reserve(Buffer *b, Py_ssize_t n)
+{
+    if (b->len + n <= b->cap)
+        return 0;
+    Py_ssize_t cap = b->cap * 2;
+    if (cap < b->len + n)
+        cap = b->len + n;
+    char *data;
+    if (b->on_heap) {
+        data = PyMem_Realloc(b->data, cap);
+    } else {
+        data = PyMem_Malloc(cap);
+        if (data != NULL)
+            memcpy(data, b->data, b->len);
+    }
+    if (data == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    b->data = data;
+    b->cap = cap;
+    b->on_heap = 1;
+    return 0;
+}
+
+static inline void
+put_u32(char *p, uint32_t v)
+{
+    p[0] = (char)(v & 0xff);
+    p[1] = (char)((v >> 8) & 0xff);
+    p[2] = (char)((v >> 16) & 0xff);
+    p[3] = (char)((v >> 24) & 0xff);
+}
+
+static int
+write_sized(Buffer *b, char type, const char *data, Py_ssize_t size)
+{
+    if (size > INT32_MAX)
+        return UNSUPPORTED;
+    if (reserve(b, 5 + size) < 0)
+        return -1;
+    char *p = b->data + b->len;
+    p[0] = type;
+    put_u32(p + 1, (uint32_t)size);
+    if (size)
+        memcpy(p + 5, data, size);
+    b->len += 5 + size;
+    return 0;
+}
+
+static int
+write_header(Buffer *b, char type, uint32_t n)
+{
+    if (reserve(b, 5) < 0)
+        return -1;
+    b->data[b->len] = type;
+    put_u32(b->data + b->len + 1, n);
+    b->len += 5;
+    return 0;
+}
+
+static int write_object(Buffer *b, PyObject *o, int depth);
+
+static int
+write_str(Buffer *b, PyObject *o)
+{
+    Py_ssize_t size;
+    const char *utf8 = PyUnicode_AsUTF8AndSize(o, &size);
+    if (utf8 == NULL) {           /* lone surrogates: marshal's surrogatepass, in Python */
+        PyErr_Clear();
+        return UNSUPPORTED;
+    }
+    return write_sized(b, 'u', utf8, size);
+}
+
+static int
+write_items(Buffer *b, char type, PyObject **items, Py_ssize_t n, int depth)
+{
+    if (n > INT32_MAX)
+        return UNSUPPORTED;
+    int rc = write_header(b, type, (uint32_t)n);
+    for (Py_ssize_t i = 0; rc == 0 && i < n; i++)
+        rc = write_object(b, items[i], depth + 1);
+    return rc;
+}
+
+static int
+write_dict(Buffer *b, PyObject *o, int depth, Py_ssize_t limit, PyObject *skip)
+{
+    Py_ssize_t pos = 0;
+    PyObject *key, *value;
+    if (reserve(b, 1) < 0)
+        return -1;
+    b->data[b->len++] = '{';
+    while (PyDict_Next(o, &pos, &key, &value)) {
+        if (skip != NULL) {
+            int skipped = 0;
+            for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(skip); i++) {
+                PyObject *s = PyTuple_GET_ITEM(skip, i);
+                if (key == s || (PyUnicode_CheckExact(key) && PyUnicode_CheckExact(s) &&
+                                 PyUnicode_GET_LENGTH(key) == PyUnicode_GET_LENGTH(s) &&
+                                 PyUnicode_Compare(key, s) == 0)) {
+                    skipped = 1;
+                    break;
+                }
+            }
+            if (skipped)
+                continue;
+        }
+        if (limit >= 0 && ((PyBytes_CheckExact(value) && PyBytes_GET_SIZE(value) > limit) ||
+                           (PyUnicode_CheckExact(value) && PyUnicode_GET_LENGTH(value) > limit)))
+            return UNSUPPORTED;
+        int rc = write_object(b, key, depth + 1);
+        if (rc == 0)
+            rc = write_object(b, value, depth + 1);
+        if (rc != 0)
+            return rc;
+    }
+    if (reserve(b, 1) < 0)
+        return -1;
+    b->data[b->len++] = '0';
+    return 0;
+}
+
+static int
+write_object(Buffer *b, PyObject *o, int depth)
+{
+    if (depth > MAX_DEPTH)
+        return UNSUPPORTED;
+    if (o == Py_None || o == Py_True || o == Py_False) {
+        if (reserve(b, 1) < 0)
+            return -1;
+        b->data[b->len++] = o == Py_None ? 'N' : (o == Py_True ? 'T' : 'F');
+        return 0;
+    }
+    if (PyBytes_CheckExact(o))
+        return write_sized(b, 's', PyBytes_AS_STRING(o), PyBytes_GET_SIZE(o));
+    if (PyUnicode_CheckExact(o))
+        return write_str(b, o);
+    if (PyLong_CheckExact(o)) {
+        int overflow;
+        long v = PyLong_AsLongAndOverflow(o, &overflow);
+        if (overflow || v > INT32_MAX || v < INT32_MIN)
+            return UNSUPPORTED;   /* marshal's base-2**15 digits: the Python path */
+        if (v == -1 && PyErr_Occurred())
+            return -1;
+        return write_header(b, 'i', (uint32_t)(int32_t)v);
+    }
+    if (PyFloat_CheckExact(o)) {
+        if (reserve(b, 9) < 0)
+            return -1;
+        b->data[b->len] = 'g';
+#if PY_VERSION_HEX >= 0x030B0000
+        if (PyFloat_Pack8(PyFloat_AS_DOUBLE(o), b->data + b->len + 1, 1) < 0)
+#else
+        if (_PyFloat_Pack8(PyFloat_AS_DOUBLE(o), (unsigned char *)b->data + b->len + 1, 1) < 0)
+#endif
+            return -1;
+        b->len += 9;
+        return 0;
+    }
+    if (PyTuple_CheckExact(o))
+        return write_items(b, '(', ((PyTupleObject *)o)->ob_item, PyTuple_GET_SIZE(o), depth);
+    if (PyList_CheckExact(o))
+        return write_items(b, '[', ((PyListObject *)o)->ob_item, PyList_GET_SIZE(o), depth);
+    if (PyDict_CheckExact(o))
+        return write_dict(b, o, depth, -1, NULL);
+    return UNSUPPORTED;
+}
+
+static double
+now(void)
+{
+#if defined(__linux__) && defined(CLOCK_MONOTONIC)
+    /* CPython's perf_counter on Linux reads this same clock. */
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)((int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec) / 1e9;
+#else
+    PyObject *t = PyObject_CallNoArgs(perf_counter);
+    if (t == NULL)
+        return -1.0;
+    double value = PyFloat_AsDouble(t);
+    Py_DECREF(t);
+    return value;
+#endif
+}
+
+static void
+buffer_init(Buffer *b)
+{
+    b->data = b->stack;
+    b->len = 0;
+    b->cap = sizeof(b->stack);
+    b->on_heap = 0;
+}
+
+static void
+buffer_free(Buffer *b)
+{
+    if (b->on_heap)
+        PyMem_Free(b->data);
+}
+
+/* The record of (conn, kind, now - t0, message) into b: 0, UNSUPPORTED or -1 (error set). */
+static int
+write_record(Buffer *b, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 6) {
+        PyErr_SetString(PyExc_TypeError, "takes 6 arguments: conn, kind, t0, message, limit, skip");
+        return -1;
+    }
+    PyObject *conn = args[0], *kind = args[1], *message = args[3], *skip = args[5];
+    double t0 = PyFloat_AsDouble(args[2]);
+    Py_ssize_t limit = PyLong_AsSsize_t(args[4]);
+    if ((t0 == -1.0 || limit == -1) && PyErr_Occurred())
+        return -1;
+    if (skip != Py_None && !PyTuple_CheckExact(skip)) {
+        PyErr_SetString(PyExc_TypeError, "skip must be a tuple or None");
+        return -1;
+    }
+    double t = now();
+    if (t == -1.0 && PyErr_Occurred())
+        return -1;
+    PyObject *time = PyFloat_FromDouble(t - t0);
+    if (time == NULL)
+        return -1;
+    int rc = write_header(b, '(', 4);
+    if (rc == 0)
+        rc = write_object(b, conn, 1);
+    if (rc == 0)
+        rc = write_object(b, kind, 1);
+    if (rc == 0)
+        rc = write_object(b, time, 1);
+    if (rc == 0) {
+        if (PyDict_CheckExact(message))
+            rc = write_dict(b, message, 1, limit, skip == Py_None ? NULL : skip);
+        else
+            rc = write_object(b, message, 1);
+    }
+    Py_DECREF(time);
+    return rc;
+}
+
+static PyObject *
+encode(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    Buffer b;
+    buffer_init(&b);
+    int rc = write_record(&b, args, nargs);
+    PyObject *result = NULL;
+    if (rc == 0)
+        result = PyBytes_FromStringAndSize(b.data, b.len);
+    else if (rc == UNSUPPORTED)
+        result = Py_NewRef(Py_None);
+    buffer_free(&b);
+    return result;
+}
+
+/* ------------------------------------------------------------------ the ring
+ *
+ * Records live back to back in one arena of max_bytes (allocated on first use, so the
+ * pages are committed only as they fill), wrapping at its end; a record may straddle the
+ * end. Positions are virtual (bytes ever stored); a record's start is kept in a ring of
+ * `capacity` slots, so a record costs no object, no allocation and no free: eviction is
+ * moving `head`. Why: with one bytes object per record, allocating each new record and
+ * freeing each evicted one touched cold memory, and that cost a live server more than
+ * encoding did. All of it runs under the GIL, so a reader in another thread sees whole
+ * records only.
+ */
+
+typedef struct {
+    PyObject_HEAD
+    Py_ssize_t capacity;
+    Py_ssize_t max_bytes;
+    char *arena;
+    Py_ssize_t arena_size;
+    int64_t *starts;          /* starts[seq % capacity]: virtual start of record seq */
+    long long first_seq;      /* oldest record held */
+    long long next_seq;       /* the seq the next record gets */
+    long long dropped;        /* evicted to stay within the bounds */
+    int64_t head;             /* virtual start of the oldest record (== tail when empty) */
+    int64_t tail;             /* virtual write position */
+} Ring;
+
+static int
+ring_init(Ring *self, PyObject *args, PyObject *kwargs)
+{
+    static char *keywords[] = {"capacity", "max_bytes", NULL};
+    Py_ssize_t capacity = 200000, max_bytes = 64 * 1024 * 1024;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|nn", keywords, &capacity, &max_bytes))
+        return -1;
+    if (capacity < 1) {
+        PyErr_SetString(PyExc_ValueError, "capacity must be at least 1");
+        return -1;
+    }
+    if (max_bytes < 1) {
+        PyErr_SetString(PyExc_ValueError, "max_bytes must be at least 1");
+        return -1;
+    }
+    int64_t *starts = PyMem_RawMalloc(sizeof(int64_t) * (size_t)capacity);
+    if (starts == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    PyMem_RawFree(self->starts);
+    PyMem_RawFree(self->arena);
+    self->starts = starts;
+    self->arena = NULL;
+    self->arena_size = 0;
+    self->capacity = capacity;
+    self->max_bytes = max_bytes;
+    self->first_seq = self->next_seq = self->dropped = 0;
+    self->head = self->tail = 0;
+    return 0;
+}
+
+static void
+ring_dealloc(Ring *self)
+{
+    PyMem_RawFree(self->starts);
+    PyMem_RawFree(self->arena);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static void
+evict_oldest(Ring *self)
+{
+    self->first_seq++;
+    self->dropped++;
+    self->head = self->first_seq < self->next_seq
+                     ? self->starts[self->first_seq % self->capacity] : self->tail;
+}
+
+/* Store n bytes as the next record; -1 with an error set on failure, else its seq. */
+static long long
+ring_store(Ring *self, const char *data, Py_ssize_t n)
+{
+    while (self->next_seq - self->first_seq >= self->capacity)
+        evict_oldest(self);
+    while (self->next_seq > self->first_seq && (self->tail - self->head) + n > self->max_bytes)
+        evict_oldest(self);
+    /* A record larger than the whole cap still goes in, alone, in an arena grown for it. */
+    Py_ssize_t want = n > self->max_bytes ? n : self->max_bytes;
+    if (self->arena == NULL || (want > self->arena_size) ||
+        (self->next_seq == self->first_seq && self->arena_size > self->max_bytes && n <= self->max_bytes)) {
+        char *arena = PyMem_RawMalloc(want ? want : 1);
+        if (arena == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        /* Only ever empty here (or never used): nothing held needs copying. */
+        PyMem_RawFree(self->arena);
+        self->arena = arena;
+        self->arena_size = want;
+        self->head = self->tail = 0;
+    }
+    Py_ssize_t at = (Py_ssize_t)(self->tail % self->arena_size);
+    Py_ssize_t first_part = self->arena_size - at < n ? self->arena_size - at : n;
+    memcpy(self->arena + at, data, first_part);
+    if (first_part < n)
+        memcpy(self->arena, data + first_part, n - first_part);
+    self->starts[self->next_seq % self->capacity] = self->tail;
+    self->tail += n;
+    if (self->next_seq == self->first_seq)
+        self->head = self->starts[self->first_seq % self->capacity];
+    return self->next_seq++;
+}
+
+static PyObject *
+ring_append(Ring *self, PyObject *record)
+{
+    if (!PyBytes_Check(record)) {
+        PyErr_SetString(PyExc_TypeError, "a record is bytes");
+        return NULL;
+    }
+    long long seq = ring_store(self, PyBytes_AS_STRING(record), PyBytes_GET_SIZE(record));
+    return seq < 0 ? NULL : PyLong_FromLongLong(seq);
+}
+
+static PyObject *
+ring_record(Ring *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    Buffer b;
+    buffer_init(&b);
+    int rc = write_record(&b, args, nargs);
+    PyObject *result = NULL;
+    if (rc == 0) {
+        long long seq = ring_store(self, b.data, b.len);
+        if (seq >= 0)
+            result = PyLong_FromLongLong(seq);
+    } else if (rc == UNSUPPORTED) {
+        result = Py_NewRef(Py_None);
+    }
+    buffer_free(&b);
+    return result;
+}
+
+static PyObject *
+record_bytes(Ring *self, long long seq)
+{
+    int64_t start = self->starts[seq % self->capacity];
+    int64_t end = seq + 1 < self->next_seq ? self->starts[(seq + 1) % self->capacity] : self->tail;
+    Py_ssize_t n = (Py_ssize_t)(end - start);
+    PyObject *out = PyBytes_FromStringAndSize(NULL, n);
+    if (out == NULL)
+        return NULL;
+    char *dst = PyBytes_AS_STRING(out);
+    Py_ssize_t at = (Py_ssize_t)(start % self->arena_size);
+    Py_ssize_t first_part = self->arena_size - at < n ? self->arena_size - at : n;
+    memcpy(dst, self->arena + at, first_part);
+    if (first_part < n)
+        memcpy(dst + first_part, self->arena, n - first_part);
+    return out;
+}
+
+/* since(seq, limit=None) -> (first_seq, [records], missed) */
+static PyObject *
+ring_since(Ring *self, PyObject *args, PyObject *kwargs)
+{
+    static char *keywords[] = {"seq", "limit", NULL};
+    long long seq;
+    PyObject *limit_obj = Py_None;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "L|O", keywords, &seq, &limit_obj))
+        return NULL;
+    long long start = seq > self->first_seq ? seq : self->first_seq;
+    long long stop = self->next_seq;
+    if (limit_obj != Py_None) {
+        long long limit = PyLong_AsLongLong(limit_obj);
+        if (limit == -1 && PyErr_Occurred())
+            return NULL;
+        if (limit < 0)
+            limit = 0;
+        if (start + limit < stop)
+            stop = start + limit;
+    }
+    PyObject *records = PyList_New(stop > start ? (Py_ssize_t)(stop - start) : 0);
+    if (records == NULL)
+        return NULL;
+    for (long long s = start; s < stop; s++) {
+        PyObject *record = record_bytes(self, s);
+        if (record == NULL) {
+            Py_DECREF(records);
+            return NULL;
+        }
+        PyList_SET_ITEM(records, (Py_ssize_t)(s - start), record);
+    }
+    return Py_BuildValue("(LNL)", start, records, start - seq);
+}
+
+static PyObject *
+ring_clear(Ring *self, PyObject *unused)
+{
+    self->first_seq = self->next_seq;
+    self->head = self->tail;
+    Py_RETURN_NONE;
+}
+
+static Py_ssize_t
+ring_len(Ring *self)
+{
+    return (Py_ssize_t)(self->next_seq - self->first_seq);
+}
+
+static PyObject *
+ring_size_bytes(Ring *self, void *closure)
+{
+    return PyLong_FromLongLong((long long)(self->tail - self->head));
+}
+
+static PyObject *
+ring_next_seq(Ring *self, void *closure)
+{
+    return PyLong_FromLongLong(self->next_seq);
+}
+
+static PyMethodDef ring_methods[] = {
+    {"append", (PyCFunction)ring_append, METH_O,
+     "append(record) -> seq: store a record, evicting the oldest as needed."},
+    {"record", (PyCFunction)(void (*)(void))ring_record, METH_FASTCALL,
+     "record(conn, kind, t0, message, limit, skip) -> seq | None: encode and store an event."},
+    {"_since", (PyCFunction)(void (*)(void))ring_since, METH_VARARGS | METH_KEYWORDS,
+     "_since(seq, limit=None) -> (first_seq, records, missed)"},
+    {"clear", (PyCFunction)ring_clear, METH_NOARGS,
+     "Forget every record (counted neither as dropped nor as missed by readers)."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyMemberDef ring_members[] = {
+    {"capacity", T_PYSSIZET, offsetof(Ring, capacity), READONLY, "records at most"},
+    {"max_bytes", T_PYSSIZET, offsetof(Ring, max_bytes), READONLY, "bytes at most"},
+    {"first_seq", T_LONGLONG, offsetof(Ring, first_seq), READONLY, "seq of the oldest record"},
+    {"dropped", T_LONGLONG, offsetof(Ring, dropped), READONLY, "records evicted"},
+    {NULL, 0, 0, 0, NULL},
+};
+
+static PyGetSetDef ring_getset[] = {
+    {"size_bytes", (getter)ring_size_bytes, NULL, "bytes held", NULL},
+    {"next_seq", (getter)ring_next_seq, NULL, "the seq the next record will get", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PySequenceMethods ring_as_sequence = {
+    .sq_length = (lenfunc)ring_len,
+};
+
+static PyTypeObject RingType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "inspector._encoder.Ring",
+    .tp_basicsize = sizeof(Ring),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
+    .tp_doc = "Event records back to back in one arena, bounded by count and bytes.",
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)ring_init,
+    .tp_dealloc = (destructor)ring_dealloc,
+    .tp_methods = ring_methods,
+    .tp_members = ring_members,
+    .tp_getset = ring_getset,
+    .tp_as_sequence = &ring_as_sequence,
+};
+
+static PyMethodDef methods[] = {
+    {"encode", (PyCFunction)(void (*)(void))encode, METH_FASTCALL,
+     "encode(conn, kind, t0, message, limit, skip) -> bytes | None"},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module_def = {
+    PyModuleDef_HEAD_INIT, "inspector._encoder",
+    "Event records as marshal format 2, written in C for the capture hot path.", -1, methods,
+};
+
+PyMODINIT_FUNC
+PyInit__encoder(void)
+{
+    PyObject *time_module = PyImport_ImportModule("time");
+    if (time_module == NULL)
+        return NULL;
+    perf_counter = PyObject_GetAttrString(time_module, "perf_counter");
+    Py_DECREF(time_module);
+    if (perf_counter == NULL)
+        return NULL;
+    if (PyType_Ready(&RingType) < 0)
+        return NULL;
+    PyObject *module = PyModule_Create(&module_def);
+    if (module == NULL)
+        return NULL;
+    if (PyModule_AddObject(module, "Ring", Py_NewRef((PyObject *)&RingType)) < 0) {
+        Py_DECREF(&RingType);
+        Py_DECREF(module);
+        return NULL;
+    }
+    return module;
+}
