@@ -34,11 +34,17 @@ typedef struct {
 
 static PyObject *perf_counter = NULL;   /* used where CLOCK_MONOTONIC is not perf_counter */
 
-static int
+static int grow(Buffer *b, Py_ssize_t n);
+
+static inline int
 reserve(Buffer *b, Py_ssize_t n)
 {
-    if (b->len + n <= b->cap)
-        return 0;
+    return b->len + n <= b->cap ? 0 : grow(b, n);
+}
+
+static int
+grow(Buffer *b, Py_ssize_t n)
+{
     Py_ssize_t cap = b->cap * 2;
     if (cap < b->len + n)
         cap = b->len + n;
@@ -60,6 +66,18 @@ reserve(Buffer *b, Py_ssize_t n)
     return 0;
 }
 
+/* Most strings and header values here are a few bytes: a call to memcpy costs more. */
+static inline void
+copy(char *dst, const char *src, Py_ssize_t n)
+{
+    if (n <= 16) {
+        for (Py_ssize_t i = 0; i < n; i++)
+            dst[i] = src[i];
+    } else {
+        memcpy(dst, src, n);
+    }
+}
+
 static inline void
 put_u32(char *p, uint32_t v)
 {
@@ -69,7 +87,7 @@ put_u32(char *p, uint32_t v)
     p[3] = (char)((v >> 24) & 0xff);
 }
 
-static int
+static inline int
 write_sized(Buffer *b, char type, const char *data, Py_ssize_t size)
 {
     if (size > INT32_MAX)
@@ -79,13 +97,12 @@ write_sized(Buffer *b, char type, const char *data, Py_ssize_t size)
     char *p = b->data + b->len;
     p[0] = type;
     put_u32(p + 1, (uint32_t)size);
-    if (size)
-        memcpy(p + 5, data, size);
+    copy(p + 5, data, size);
     b->len += 5 + size;
     return 0;
 }
 
-static int
+static inline int
 write_header(Buffer *b, char type, uint32_t n)
 {
     if (reserve(b, 5) < 0)
@@ -98,9 +115,11 @@ write_header(Buffer *b, char type, uint32_t n)
 
 static int write_object(Buffer *b, PyObject *o, int depth);
 
-static int
+static inline int
 write_str(Buffer *b, PyObject *o)
 {
+    if (PyUnicode_IS_COMPACT_ASCII(o))      /* ASCII is its own UTF-8: no call needed */
+        return write_sized(b, 'u', (const char *)PyUnicode_DATA(o), PyUnicode_GET_LENGTH(o));
     Py_ssize_t size;
     const char *utf8 = PyUnicode_AsUTF8AndSize(o, &size);
     if (utf8 == NULL) {           /* lone surrogates: marshal's surrogatepass, in Python */

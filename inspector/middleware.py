@@ -70,19 +70,22 @@ class InspectorMiddleware:
         if self._publisher_pid != _pid[0]:
             self._start_publisher()
         recorder = self.recorder
-        record = recorder.message
         conn = recorder.open(scope)  # type: ignore[arg-type]
+        hooks = recorder.hooks
+        if hooks is not None:        # in C: no Python frame per message
+            inspected_receive, inspected_send = hooks(conn, receive, send)
+        else:
+            record = recorder.message
 
-        async def inspected_receive() -> Message:
-            message = await receive()
-            record(conn, "receive", message)
-            return message
+            async def inspected_receive() -> Message:
+                message = await receive()
+                record(conn, "receive", message)
+                return message
 
-        def inspected_send(message: Message) -> Awaitable[None]:
-            # Not a coroutine of our own: the app awaits the server's send() directly,
-            # so sending adds no frame and no await.
-            record(conn, "send", message)
-            return send(message)
+            def inspected_send(message: Message) -> Awaitable[None]:
+                # Not a coroutine of our own: the app awaits the server's send() directly.
+                record(conn, "send", message)
+                return send(message)
 
         try:
             await self.app(scope, inspected_receive, inspected_send)
@@ -106,13 +109,13 @@ class InspectorMiddleware:
         try:
             self.publisher.start()
         except Exception as exc:
-            self.recorder._failed(exc)
+            self.recorder.failed(exc)
 
     def _flush(self) -> None:
         try:
             self.publisher.flush()
         except Exception as exc:
-            self.recorder._failed(exc)
+            self.recorder.failed(exc)
 
     def close(self) -> None:
         """Flush the capture file and stop publishing (also done at interpreter exit)."""

@@ -79,7 +79,7 @@ class Publisher:
         try:
             asyncio.run(self._main())
         except Exception as exc:  # the thread must never take the app down
-            self.recorder._failed(exc)
+            self.recorder.failed(exc)
         finally:
             self._ready.set()
 
@@ -152,7 +152,7 @@ class Publisher:
                 self.flush()
                 self._writer.close()
             except Exception as exc:
-                self.recorder._failed(exc)
+                self.recorder.failed(exc)
             self._writer = None
         try:
             atexit.unregister(self.close)

@@ -22,6 +22,11 @@ from inspector.events import (EXIT, MARSHAL_VERSION, RECEIVE, SCOPE, SEND, Event
                               decode_record, encode_record, plain_data)
 from inspector.ring import RingBuffer
 
+try:
+    from inspector._hooks import Capture as _Capture
+except ImportError:  # built without a C compiler
+    _Capture = None
+
 _dumps = marshal.dumps
 
 log = logging.getLogger("asgi_inspector")
@@ -49,10 +54,10 @@ class Recorder:
     """Turns ASGI occurrences into ring-buffer records. One per capture (middleware)."""
 
     def __init__(self, ring: RingBuffer | None = None, *, body_limit: int = DEFAULT_BODY_LIMIT):
-        self.ring = ring if ring is not None else RingBuffer()
         self.body_limit = body_limit
         self.started_wall = time.time()
         self.t0 = time.perf_counter()   # what the ring subtracts from the clock
+        self.ring = ring if ring is not None else RingBuffer()
         self._conn_ids = count(1)
         self.errors = 0           # failures inside the inspector, never shown to the app
 
@@ -65,6 +70,10 @@ class Recorder:
         self._ring = ring
         self._append = ring.append     # bound once: these run for every message
         self.record_event = ring.record
+        # hooks(conn, receive, send) -> the receive/send the app is given, in C where
+        # built (inspector/_hooks.c); None: the middleware makes Python closures.
+        self.hooks = None if _Capture is None else _Capture(
+            ring.record, self.message_slow, self.failed, self.t0, self.body_limit).hooks
 
     def now(self) -> float:
         """Seconds since this capture started, on the monotonic clock."""
@@ -78,16 +87,24 @@ class Recorder:
                 data = {k: v for k, v in scope.items() if k not in _NOT_DATA}
                 self._append(encode_record(conn, SCOPE, self.now(), plain_data(data)))
         except Exception as exc:  # pragma: no cover - defensive: never reach the app
-            self._failed(exc)
+            self.failed(exc)
         return conn
 
     def message(self, conn: int, kind: str, message: Any) -> None:
         """Record a message the app received (kind "receive") or sent (kind "send")."""
         try:
             if self.record_event(conn, kind, self.t0, message, self.body_limit, None) is None:
-                self._append(self._slow(conn, kind, message))
+                self.message_slow(conn, kind, message)
         except Exception as exc:
-            self._failed(exc)
+            self.failed(exc)
+
+    def message_slow(self, conn: int, kind: str, message: Any) -> None:
+        """Record a message the ring's encoder handed back (over the body limit, or not
+        plain data): what `message` does when `record_event` answers None."""
+        try:
+            self._append(self._slow(conn, kind, message))
+        except Exception as exc:
+            self.failed(exc)
 
     def exit(self, conn: int, exc: BaseException | None) -> None:
         """Record that the app's call for this connection returned or raised."""
@@ -101,7 +118,7 @@ class Recorder:
             self.ring.append(encode_record(conn, EXIT, self.now(),
                                            {"type": "inspector.exit", "exception": info}))
         except Exception as failure:
-            self._failed(failure)
+            self.failed(failure)
 
     def _slow(self, conn: int, kind: str, message: Any) -> bytes:
         # What the encoder left to Python: a payload over the body limit, or values
@@ -137,7 +154,7 @@ class Recorder:
         except ValueError:
             return encode_record(conn, kind, t, plain_data(cut), original)
 
-    def _failed(self, exc: BaseException) -> None:
+    def failed(self, exc: BaseException) -> None:
         self.errors += 1
         if self.errors == 1:
             log.warning("asgi-inspector: capture failed (%s: %s); the app is unaffected, "

@@ -6,7 +6,8 @@
    options): µs per request, added µs, and ns per captured event.
 2. wrk (keep-alive, 127.0.0.1) against uvicorn (httptools + uvloop when installed): bare vs
    wrapped vs a naive deque recorder, for GET hello and a 1 KiB POST echo; rounds
-   alternate; requests/s and p99 medians, ratios against bare.
+   alternate; requests/s and p99 medians, ratios against bare. Servers run on core 0 and
+   wrk on core 1 (taskset), so that the ratios measure the app, not the scheduler.
 3. Memory: 1,000,000 events through a ring capped at 64 MiB: RSS growth.
 
 Needs wrk on PATH for part 2 (`apt-get install wrk`).
@@ -101,10 +102,21 @@ def _inprocess(rounds: int, n: int = 20_000) -> dict[str, float]:
 
 # ---------------------------------------------------------------- wrk
 
+def _pinned(cpu: int) -> list[str]:
+    """`taskset -c N` where there are two cores or more: the server on one, wrk on the other.
+
+    Unpinned, two identical bare servers differed by up to 5% in one run (the scheduler
+    moving them and wrk between the cores); pinned, by under 1%.
+    """
+    if shutil.which("taskset") and (os.cpu_count() or 1) >= 2:
+        return ["taskset", "-c", str(cpu)]
+    return []
+
+
 def _serve(app: str) -> tuple[subprocess.Popen[bytes], int]:
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", f"tests.bench.bench_apps:{app}", "--port", str(port),
+        [*_pinned(0), sys.executable, "-m", "uvicorn", f"tests.bench.bench_apps:{app}", "--port", str(port),
          "--no-access-log", "--log-level", "warning"], cwd=ROOT)
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
@@ -120,8 +132,9 @@ def _serve(app: str) -> tuple[subprocess.Popen[bytes], int]:
 _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
 
 
-def _wrk(port: int, path: str, duration: float, script: str | None) -> tuple[float, float]:
-    cmd = ["wrk", "-t1", "-c32", f"-d{duration:g}s", "--latency"]
+def _wrk(port: int, path: str, duration: float, script: str | None,
+         pin: bool = True) -> tuple[float, float]:
+    cmd = [*(_pinned(1) if pin else []), "wrk", "-t1", "-c32", f"-d{duration:g}s", "--latency"]
     if script:
         cmd += ["-s", script]
     out = subprocess.run(cmd + [f"http://127.0.0.1:{port}{path}"], capture_output=True,

@@ -109,10 +109,10 @@ def main() -> None:
         http: dict[str, list[tuple[float, float]]] = {name: [] for name in targets}
         ws: dict[str, list[float]] = {name: [] for name in targets}
         for port in targets.values():
-            _wrk(port, "/", 1, None)
+            _wrk(port, "/", 1, None, pin=False)
         for _ in range(args.rounds):
             for name, port in targets.items():
-                http[name].append(_wrk(port, "/", args.duration, None))
+                http[name].append(_wrk(port, "/", args.duration, None, pin=False))
             for name, port in targets.items():
                 ws[name].append(asyncio.run(_ws_echo_rate(port, args.duration)))
 
@@ -133,7 +133,7 @@ def main() -> None:
         before = _rss_mib(proxy.pid)
         done = 0
         while done < 100_000:
-            rps, _ = _wrk(proxy_port, "/", 5, None)
+            rps, _ = _wrk(proxy_port, "/", 5, None, pin=False)
             done += int(rps * 5)
         print(f"\n## Proxy memory: RSS {before:.0f} MiB before, {_rss_mib(proxy.pid):.0f} MiB "
               f"after {done:,} more requests (ring cap 64 MiB)")
