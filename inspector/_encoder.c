@@ -66,15 +66,22 @@ grow(Buffer *b, Py_ssize_t n)
     return 0;
 }
 
-/* Most strings and header values here are a few bytes: a call to memcpy costs more. */
+/* Most strings and header values here are a few bytes: a call to memcpy costs more
+ * than two overlapping fixed-size moves (which compile to plain loads and stores). */
 static inline void
 copy(char *dst, const char *src, Py_ssize_t n)
 {
-    if (n <= 16) {
+    if (n > 16) {
+        memcpy(dst, src, n);
+    } else if (n >= 8) {
+        memcpy(dst, src, 8);
+        memcpy(dst + n - 8, src + n - 8, 8);
+    } else if (n >= 4) {
+        memcpy(dst, src, 4);
+        memcpy(dst + n - 4, src + n - 4, 4);
+    } else {
         for (Py_ssize_t i = 0; i < n; i++)
             dst[i] = src[i];
-    } else {
-        memcpy(dst, src, n);
     }
 }
 
@@ -140,6 +147,25 @@ write_items(Buffer *b, char type, PyObject **items, Py_ssize_t n, int depth)
     return rc;
 }
 
+/* Is `key` one of the str in `skip`? Two equal interned strings are one object, so an
+ * interned key (the literals servers and frameworks use) needs no comparison. */
+static inline int
+is_skipped(PyObject *key, PyObject *skip)
+{
+    int interned = PyUnicode_CheckExact(key) && PyUnicode_CHECK_INTERNED(key);
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(skip); i++) {
+        PyObject *s = PyTuple_GET_ITEM(skip, i);
+        if (key == s)
+            return 1;
+        if (interned && PyUnicode_CHECK_INTERNED(s))
+            continue;             /* both interned, not one object: not equal */
+        if (PyUnicode_CheckExact(key) && PyUnicode_CheckExact(s) &&
+            PyUnicode_GET_LENGTH(key) == PyUnicode_GET_LENGTH(s) && PyUnicode_Compare(key, s) == 0)
+            return 1;
+    }
+    return 0;
+}
+
 static int
 write_dict(Buffer *b, PyObject *o, int depth, Py_ssize_t limit, PyObject *skip)
 {
@@ -149,20 +175,8 @@ write_dict(Buffer *b, PyObject *o, int depth, Py_ssize_t limit, PyObject *skip)
         return -1;
     b->data[b->len++] = '{';
     while (PyDict_Next(o, &pos, &key, &value)) {
-        if (skip != NULL) {
-            int skipped = 0;
-            for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(skip); i++) {
-                PyObject *s = PyTuple_GET_ITEM(skip, i);
-                if (key == s || (PyUnicode_CheckExact(key) && PyUnicode_CheckExact(s) &&
-                                 PyUnicode_GET_LENGTH(key) == PyUnicode_GET_LENGTH(s) &&
-                                 PyUnicode_Compare(key, s) == 0)) {
-                    skipped = 1;
-                    break;
-                }
-            }
-            if (skipped)
-                continue;
-        }
+        if (skip != NULL && is_skipped(key, skip))
+            continue;
         if (limit >= 0 && ((PyBytes_CheckExact(value) && PyBytes_GET_SIZE(value) > limit) ||
                            (PyUnicode_CheckExact(value) && PyUnicode_GET_LENGTH(value) > limit)))
             return UNSUPPORTED;
@@ -181,18 +195,17 @@ write_dict(Buffer *b, PyObject *o, int depth, Py_ssize_t limit, PyObject *skip)
 static int
 write_object(Buffer *b, PyObject *o, int depth)
 {
-    if (depth > MAX_DEPTH)
-        return UNSUPPORTED;
-    if (o == Py_None || o == Py_True || o == Py_False) {
-        if (reserve(b, 1) < 0)
-            return -1;
-        b->data[b->len++] = o == Py_None ? 'N' : (o == Py_True ? 'T' : 'F');
-        return 0;
-    }
+    /* Most frequent first: header names and values, strings, header pairs and lists. */
     if (PyBytes_CheckExact(o))
         return write_sized(b, 's', PyBytes_AS_STRING(o), PyBytes_GET_SIZE(o));
     if (PyUnicode_CheckExact(o))
         return write_str(b, o);
+    if (depth > MAX_DEPTH)
+        return UNSUPPORTED;
+    if (PyTuple_CheckExact(o))
+        return write_items(b, '(', ((PyTupleObject *)o)->ob_item, PyTuple_GET_SIZE(o), depth);
+    if (PyList_CheckExact(o))
+        return write_items(b, '[', ((PyListObject *)o)->ob_item, PyList_GET_SIZE(o), depth);
     if (PyLong_CheckExact(o)) {
         int overflow;
         long v = PyLong_AsLongAndOverflow(o, &overflow);
@@ -201,6 +214,14 @@ write_object(Buffer *b, PyObject *o, int depth)
         if (v == -1 && PyErr_Occurred())
             return -1;
         return write_header(b, 'i', (uint32_t)(int32_t)v);
+    }
+    if (PyDict_CheckExact(o))
+        return write_dict(b, o, depth, -1, NULL);
+    if (o == Py_None || o == Py_True || o == Py_False) {
+        if (reserve(b, 1) < 0)
+            return -1;
+        b->data[b->len++] = o == Py_None ? 'N' : (o == Py_True ? 'T' : 'F');
+        return 0;
     }
     if (PyFloat_CheckExact(o)) {
         if (reserve(b, 9) < 0)
@@ -215,12 +236,6 @@ write_object(Buffer *b, PyObject *o, int depth)
         b->len += 9;
         return 0;
     }
-    if (PyTuple_CheckExact(o))
-        return write_items(b, '(', ((PyTupleObject *)o)->ob_item, PyTuple_GET_SIZE(o), depth);
-    if (PyList_CheckExact(o))
-        return write_items(b, '[', ((PyListObject *)o)->ob_item, PyList_GET_SIZE(o), depth);
-    if (PyDict_CheckExact(o))
-        return write_dict(b, o, depth, -1, NULL);
     return UNSUPPORTED;
 }
 
