@@ -54,9 +54,9 @@ class Recorder:
     """Turns ASGI occurrences into ring-buffer records. One per capture (middleware)."""
 
     def __init__(self, ring: RingBuffer | None = None, *, body_limit: int = DEFAULT_BODY_LIMIT):
-        self.body_limit = body_limit
         self.started_wall = time.time()
         self.t0 = time.perf_counter()   # what the ring subtracts from the clock
+        self._body_limit = body_limit
         self.ring = ring if ring is not None else RingBuffer()
         self._conn_ids = count(1)
         self.errors = 0           # failures inside the inspector, never shown to the app
@@ -70,10 +70,22 @@ class Recorder:
         self._ring = ring
         self._append = ring.append     # bound once: these run for every message
         self.record_event = ring.record
+        self._bind_hooks()
+
+    @property
+    def body_limit(self) -> int:
+        return self._body_limit
+
+    @body_limit.setter
+    def body_limit(self, limit: int) -> None:
+        self._body_limit = limit
+        self._bind_hooks()
+
+    def _bind_hooks(self) -> None:
         # hooks(conn, receive, send) -> the receive/send the app is given, in C where
         # built (inspector/_hooks.c); None: the middleware makes Python closures.
         self.hooks = None if _Capture is None else _Capture(
-            ring.record, self.message_slow, self.failed, self.t0, self.body_limit).hooks
+            self._ring.record, self.message_slow, self.failed, self.t0, self._body_limit).hooks
 
     def now(self) -> float:
         """Seconds since this capture started, on the monotonic clock."""

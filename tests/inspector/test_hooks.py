@@ -163,6 +163,15 @@ async def test_over_the_body_limit_takes_the_cutting_path() -> None:
     assert event.message["body"] == b"x" * 10 and event.truncated == 100
 
 
+async def test_a_body_limit_changed_later_reaches_the_hooks() -> None:
+    server = Server([{"type": "http.request", "body": b"x" * 100, "more_body": False}])
+    recorder = Recorder()
+    recorder.body_limit = 10
+    recorder, receive, _ = hooks_for(server, recorder)
+    await receive()
+    assert recorder.events()[0].truncated == 100
+
+
 async def test_the_python_closures_record_the_same_when_c_is_absent() -> None:
     async def app(scope: Any, receive: Any, send: Any) -> None:
         await receive()
