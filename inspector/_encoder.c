@@ -411,16 +411,18 @@ ring_store(Ring *self, const char *data, Py_ssize_t n)
         evict_oldest(self);
     while (self->next_seq > self->first_seq && (self->tail - self->head) + n > self->max_bytes)
         evict_oldest(self);
-    /* A record larger than the whole cap still goes in, alone, in an arena grown for it. */
+    /* A record larger than the whole cap still goes in, alone, in an arena grown for it;
+     * once the ring is empty again, the arena goes back to max_bytes. Either way nothing
+     * is held when the arena is replaced. */
     Py_ssize_t want = n > self->max_bytes ? n : self->max_bytes;
-    if (self->arena == NULL || (want > self->arena_size) ||
-        (self->next_seq == self->first_seq && self->arena_size > self->max_bytes && n <= self->max_bytes)) {
-        char *arena = PyMem_RawMalloc(want ? want : 1);
+    int empty = self->next_seq == self->first_seq;
+    if (self->arena == NULL || want > self->arena_size ||
+        (empty && self->arena_size > want)) {
+        char *arena = PyMem_RawMalloc(want);
         if (arena == NULL) {
             PyErr_NoMemory();
             return -1;
         }
-        /* Only ever empty here (or never used): nothing held needs copying. */
         PyMem_RawFree(self->arena);
         self->arena = arena;
         self->arena_size = want;

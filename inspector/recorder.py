@@ -36,8 +36,8 @@ DEFAULT_BODY_LIMIT = 64 * 1024
 # The three scope entries a server or framework commonly adds that are not request data
 # (the encoder leaves them out), and the rest, added by frameworks, for the slow path.
 _SKIP_IN_SCOPE = ("state", "app", "extensions")
-_NOT_DATA = ("app", "state", "extensions", "router", "endpoint", "route", "path_params",
-             "fastapi_astack", "fastapi_inner_astack", "session", "user", "auth")
+_NOT_DATA = _SKIP_IN_SCOPE + ("router", "endpoint", "route", "path_params", "fastapi_astack",
+                              "fastapi_inner_astack", "session", "user", "auth")
 
 # Which key of a message type carries the payload the body limit applies to
 # (WebSocket messages carry "bytes" or else "text").
@@ -105,7 +105,7 @@ class Recorder:
     def message(self, conn: int, kind: str, message: Any) -> None:
         """Record a message the app received (kind "receive") or sent (kind "send")."""
         try:
-            if self.record_event(conn, kind, self.t0, message, self.body_limit, None) is None:
+            if self.record_event(conn, kind, self.t0, message, self._body_limit, None) is None:
                 self.message_slow(conn, kind, message)
         except Exception as exc:
             self.failed(exc)
@@ -142,7 +142,7 @@ class Recorder:
             if payload is None and key == "bytes":
                 key = "text"
                 payload = message.get(key)
-            if payload is not None and len(payload) > self.body_limit:
+            if payload is not None and len(payload) > self._body_limit:
                 return self._cut(conn, kind, t, message, key, payload)
         try:
             return _dumps((conn, kind, t, message), MARSHAL_VERSION)
@@ -160,7 +160,7 @@ class Recorder:
         if isinstance(payload, str):
             original = len(payload.encode("utf-8", "surrogatepass"))
         cut = dict(message)
-        cut[key] = payload[: self.body_limit]
+        cut[key] = payload[: self._body_limit]
         try:
             return encode_record(conn, kind, t, cut, original)
         except ValueError:

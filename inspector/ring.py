@@ -42,7 +42,8 @@ class Batch:
 
 
 class PyRingBuffer:
-    """The ring's rule in Python: the fallback, and the model the C ring is tested against."""
+    """The ring's rule in Python: the fallback where the C ring is not built (the tests run
+    both against the same list model)."""
 
     def __init__(self, capacity: int = DEFAULT_CAPACITY, max_bytes: int = DEFAULT_MAX_BYTES):
         if capacity < 1:
