@@ -8,12 +8,17 @@
  * __await__, so asyncio (create_task, ensure_future, iscoroutine) takes it as a
  * coroutine, as it took the server's.
  *
- * Capture(record, slow, failed, t0, limit), one per recorder, holds how to record:
- * record(conn, kind, t0, message, limit, None) (the ring's), and where that answers
- * None, slow(conn, kind, message) (the recorder's cut/summarise path). An Exception from
- * either goes to failed(exc) and never to the app.
+ * Capture(recorder), one per recorder, holds how to record: the ring's
+ * record(conn, kind, t0, message, limit, skip), and where that answers None, the
+ * recorder's Python paths (message_slow, open_slow: cut or summarise). An Exception from
+ * any of them goes to recorder.failed(exc) and never to the app.
  *
  * capture.hooks(conn, receive, send) -> (receive_hook, send_hook), per connection.
+ * capture.call(app, scope, receive, send) -> the middleware's whole call for one
+ * connection as an awaitable: records the scope, hands the app the hooks, drives the
+ * app's coroutine and records how it ended (an exception goes to recorder.exit(conn,
+ * exc) and on to the server unchanged). The middleware's own Python frame was the
+ * largest fixed cost per request left once the hooks were in C.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -21,7 +26,7 @@
 
 typedef struct {
     PyObject_HEAD
-    PyObject *record, *slow, *failed, *t0, *limit;
+    PyObject *record, *slow, *open_slow, *exit, *failed, *t0, *limit, *counter, *skip;
 } Capture;
 
 typedef struct {
@@ -37,25 +42,59 @@ typedef struct {
     Hook *hook;
 } Receiving;
 
-static PyTypeObject CaptureType, SendHookType, ReceiveHookType, ReceivingType;
-static PyObject *receive_kind, *send_kind;
+typedef struct {
+    PyObject_HEAD
+    Capture *capture;
+    PyObject *app, *scope, *receive, *send;   /* until started */
+    PyObject *conn;
+    PyObject *iter;                           /* the app's coroutine, while it runs */
+    int state;                                /* CALL_NEW, CALL_RUNNING, CALL_DONE */
+} Calling;
 
-/* Record one message; never raises an Exception (BaseExceptions pass, as in Python). */
+enum { CALL_NEW, CALL_RUNNING, CALL_DONE };
+
+static PyTypeObject CaptureType, SendHookType, ReceiveHookType, ReceivingType, CallingType;
+static PyObject *receive_kind, *send_kind, *scope_kind, *exit_kind, *minus_one;
+
+static int report_failure(Capture *c);
+
+/* Record one occurrence: the ring's record(), and where it answers None, the Python
+ * path slow(conn, [kind,] message). Never raises an Exception (BaseExceptions pass, as
+ * in Python). */
 static int
-hook_record(Hook *h, PyObject *message)
+capture_record(Capture *c, PyObject *conn, PyObject *kind, PyObject *message, PyObject *limit,
+               PyObject *skip, PyObject *slow)
 {
-    Capture *c = h->capture;
-    PyObject *args[6] = {h->conn, h->kind, c->t0, message, c->limit, Py_None};
+    PyObject *args[6] = {conn, kind, c->t0, message, limit, skip};
     PyObject *result = PyObject_Vectorcall(c->record, args, 6, NULL);
-    if (result == Py_None) {
+    if (result == Py_None && slow != NULL) {
         Py_DECREF(result);
-        PyObject *slow_args[3] = {h->conn, h->kind, message};
-        result = PyObject_Vectorcall(c->slow, slow_args, 3, NULL);
+        if (slow == c->slow) {
+            PyObject *slow_args[3] = {conn, kind, message};
+            result = PyObject_Vectorcall(slow, slow_args, 3, NULL);
+        } else {
+            PyObject *slow_args[2] = {conn, message};
+            result = PyObject_Vectorcall(slow, slow_args, 2, NULL);
+        }
     }
     if (result != NULL) {
         Py_DECREF(result);
         return 0;
     }
+    return report_failure(c);
+}
+
+static int
+hook_record(Hook *h, PyObject *message)
+{
+    Capture *c = h->capture;
+    return capture_record(c, h->conn, h->kind, message, c->limit, Py_None, c->slow);
+}
+
+/* The current exception, if an Exception, goes to recorder.failed() and is cleared. */
+static int
+report_failure(Capture *c)
+{
     if (!PyErr_ExceptionMatches(PyExc_Exception))
         return -1;
     PyObject *type, *value, *traceback;
@@ -113,6 +152,25 @@ send_hook_call(Hook *self, PyObject *const *args, size_t nargsf, PyObject *kwnam
     return PyObject_Vectorcall(self->inner, args, 1, NULL);
 }
 
+/* What `await awaitable` iterates; steals the reference; NULL with an error set. */
+static PyObject *
+await_iter(PyObject *awaitable, const char *what)
+{
+    if (awaitable == NULL || PyCoro_CheckExact(awaitable))
+        return awaitable;
+    unaryfunc await = Py_TYPE(awaitable)->tp_as_async ? Py_TYPE(awaitable)->tp_as_async->am_await
+                                                      : NULL;
+    if (await == NULL) {
+        PyErr_Format(PyExc_TypeError, "%s returned %.100s, which is not awaitable", what,
+                     Py_TYPE(awaitable)->tp_name);
+        Py_DECREF(awaitable);
+        return NULL;
+    }
+    PyObject *iter = await(awaitable);
+    Py_DECREF(awaitable);
+    return iter;
+}
+
 static PyObject *
 receive_hook_call(Hook *self, PyObject *const *args, size_t nargsf, PyObject *kwnames)
 {
@@ -120,26 +178,9 @@ receive_hook_call(Hook *self, PyObject *const *args, size_t nargsf, PyObject *kw
         PyErr_SetString(PyExc_TypeError, "receive() takes no arguments");
         return NULL;
     }
-    PyObject *awaitable = PyObject_CallNoArgs(self->inner);
-    if (awaitable == NULL)
+    PyObject *iter = await_iter(PyObject_CallNoArgs(self->inner), "receive()");
+    if (iter == NULL)
         return NULL;
-    PyObject *iter;
-    if (PyCoro_CheckExact(awaitable)) {
-        iter = awaitable;
-    } else {
-        unaryfunc await = Py_TYPE(awaitable)->tp_as_async ? Py_TYPE(awaitable)->tp_as_async->am_await
-                                                          : NULL;
-        if (await == NULL) {
-            PyErr_Format(PyExc_TypeError, "receive() returned %.100s, which is not awaitable",
-                         Py_TYPE(awaitable)->tp_name);
-            Py_DECREF(awaitable);
-            return NULL;
-        }
-        iter = await(awaitable);
-        Py_DECREF(awaitable);
-        if (iter == NULL)
-            return NULL;
-    }
     Receiving *receiving = PyObject_GC_New(Receiving, &ReceivingType);
     if (receiving == NULL) {
         Py_DECREF(iter);
@@ -192,18 +233,59 @@ capture_hooks(Capture *self, PyObject *const *args, Py_ssize_t nargs)
     return pair;
 }
 
+static PyObject *
+capture_call(Capture *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 4) {
+        PyErr_SetString(PyExc_TypeError, "call(app, scope, receive, send)");
+        return NULL;
+    }
+    Calling *calling = PyObject_GC_New(Calling, &CallingType);
+    if (calling == NULL)
+        return NULL;
+    calling->capture = (Capture *)Py_NewRef(self);
+    calling->app = Py_NewRef(args[0]);
+    calling->scope = Py_NewRef(args[1]);
+    calling->receive = Py_NewRef(args[2]);
+    calling->send = Py_NewRef(args[3]);
+    calling->conn = NULL;
+    calling->iter = NULL;
+    calling->state = CALL_NEW;
+    PyObject_GC_Track(calling);
+    return (PyObject *)calling;
+}
+
+static int
+get_attr(PyObject *recorder, const char *name, PyObject **slot)
+{
+    PyObject *value = PyObject_GetAttrString(recorder, name);
+    if (value == NULL)
+        return -1;
+    Py_XSETREF(*slot, value);
+    return 0;
+}
+
 static int
 capture_init(Capture *self, PyObject *args, PyObject *kwargs)
 {
-    PyObject *record, *slow, *failed, *t0, *limit;
-    if (!PyArg_ParseTuple(args, "OOOO!O!:Capture", &record, &slow, &failed, &PyFloat_Type, &t0,
-                          &PyLong_Type, &limit))
+    PyObject *recorder, *skip;
+    if (!PyArg_ParseTuple(args, "OO!:Capture", &recorder, &PyTuple_Type, &skip))
         return -1;
-    Py_XSETREF(self->record, Py_NewRef(record));
-    Py_XSETREF(self->slow, Py_NewRef(slow));
-    Py_XSETREF(self->failed, Py_NewRef(failed));
-    Py_XSETREF(self->t0, Py_NewRef(t0));
-    Py_XSETREF(self->limit, Py_NewRef(limit));
+    if (get_attr(recorder, "record_event", &self->record) < 0 ||
+        get_attr(recorder, "message_slow", &self->slow) < 0 ||
+        get_attr(recorder, "open_slow", &self->open_slow) < 0 ||
+        get_attr(recorder, "exit", &self->exit) < 0 ||
+        get_attr(recorder, "failed", &self->failed) < 0 ||
+        get_attr(recorder, "t0", &self->t0) < 0 ||
+        get_attr(recorder, "_body_limit", &self->limit) < 0 ||
+        get_attr(recorder, "_conn_ids", &self->counter) < 0)
+        return -1;
+    if (!PyFloat_Check(self->t0) || !PyLong_Check(self->limit) || !PyIter_Check(self->counter)) {
+        PyErr_SetString(PyExc_TypeError, "Capture: t0 must be a float, the body limit an int, "
+                                         "the connection ids an iterator");
+        return -1;
+    }
+    Py_XSETREF(self->skip, Py_NewRef(skip));
     return 0;
 }
 
@@ -212,7 +294,10 @@ capture_traverse(Capture *self, visitproc visit, void *arg)
 {
     Py_VISIT(self->record);
     Py_VISIT(self->slow);
+    Py_VISIT(self->open_slow);
+    Py_VISIT(self->exit);
     Py_VISIT(self->failed);
+    Py_VISIT(self->counter);
     return 0;
 }
 
@@ -221,9 +306,13 @@ capture_clear(Capture *self)
 {
     Py_CLEAR(self->record);
     Py_CLEAR(self->slow);
+    Py_CLEAR(self->open_slow);
+    Py_CLEAR(self->exit);
     Py_CLEAR(self->failed);
     Py_CLEAR(self->t0);
     Py_CLEAR(self->limit);
+    Py_CLEAR(self->counter);
+    Py_CLEAR(self->skip);
     return 0;
 }
 
@@ -238,6 +327,8 @@ capture_dealloc(Capture *self)
 static PyMethodDef capture_methods[] = {
     {"hooks", (PyCFunction)(void (*)(void))capture_hooks, METH_FASTCALL,
      "hooks(conn, receive, send) -> (receive, send): what the app is given"},
+    {"call", (PyCFunction)(void (*)(void))capture_call, METH_FASTCALL,
+     "call(app, scope, receive, send) -> awaitable: one captured connection"},
     {NULL, NULL, 0, NULL},
 };
 
@@ -246,7 +337,7 @@ static PyTypeObject CaptureType = {
     .tp_name = "inspector._hooks.Capture",
     .tp_basicsize = sizeof(Capture),
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
-    .tp_doc = "Capture(record, slow, failed, t0, limit): how a recorder's hooks record.",
+    .tp_doc = "Capture(recorder, scope_skip): how a recorder's hooks record.",
     .tp_new = PyType_GenericNew,
     .tp_init = (initproc)capture_init,
     .tp_traverse = (traverseproc)capture_traverse,
@@ -313,7 +404,7 @@ stop_with(PyObject *value)
 }
 
 static PyObject *
-receiving_result(PySendResult status, PyObject *value)
+step_result(PySendResult status, PyObject *value)
 {
     if (status == PYGEN_NEXT)
         return value;
@@ -322,20 +413,53 @@ receiving_result(PySendResult status, PyObject *value)
     return NULL;
 }
 
+/* send(value) and next() of an awaitable of ours, through its am_send. */
 static PyObject *
-receiving_iternext(Receiving *self)
+awaitable_send(PyObject *self, PyObject *arg)
 {
     PyObject *value;
-    PySendResult status = receiving_am_send(self, Py_None, &value);
-    return receiving_result(status, value);
+    PySendResult status = Py_TYPE(self)->tp_as_async->am_send(self, arg, &value);
+    return step_result(status, value);
 }
 
 static PyObject *
-receiving_send(Receiving *self, PyObject *arg)
+awaitable_iternext(PyObject *self)
 {
-    PyObject *value;
-    PySendResult status = receiving_am_send(self, arg, &value);
-    return receiving_result(status, value);
+    return awaitable_send(self, Py_None);
+}
+
+static PyObject *
+awaitable_await(PyObject *self)
+{
+    return Py_NewRef(self);
+}
+
+/* throw(exc) on an awaitable that is not running: raise exc, as a coroutine would. */
+static PyObject *
+raise_thrown(PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs == 1 && PyExceptionInstance_Check(args[0])) {
+        PyErr_SetObject((PyObject *)Py_TYPE(args[0]), args[0]);
+    } else if (nargs >= 1) {
+        PyErr_SetObject(args[0], nargs >= 2 ? args[1] : Py_None);
+    } else {
+        PyErr_SetString(PyExc_TypeError, "throw expected at least 1 argument");
+    }
+    return NULL;
+}
+
+/* The value of the StopIteration being raised, which is cleared; NULL on error. */
+static PyObject *
+take_stop_value(void)
+{
+    PyObject *type, *exc, *traceback;
+    PyErr_Fetch(&type, &exc, &traceback);
+    PyErr_NormalizeException(&type, &exc, &traceback);
+    PyObject *value = exc ? PyObject_GetAttrString(exc, "value") : Py_NewRef(Py_None);
+    Py_XDECREF(type);
+    Py_XDECREF(exc);
+    Py_XDECREF(traceback);
+    return value;
 }
 
 static PyObject *
@@ -343,14 +467,7 @@ receiving_throw(Receiving *self, PyObject *const *args, Py_ssize_t nargs)
 {
     if (self->iter == NULL) {
         /* Finished or never started: raise what was thrown, as a coroutine would. */
-        if (nargs == 1 && PyExceptionInstance_Check(args[0])) {
-            PyErr_SetObject((PyObject *)Py_TYPE(args[0]), args[0]);
-        } else if (nargs >= 1) {
-            PyErr_SetObject(args[0], nargs >= 2 ? args[1] : Py_None);
-        } else {
-            PyErr_SetString(PyExc_TypeError, "throw expected at least 1 argument");
-        }
-        return NULL;
+        return raise_thrown(args, nargs);
     }
     PyObject *throw = PyObject_GetAttrString(self->iter, "throw");
     if (throw == NULL)
@@ -364,13 +481,7 @@ receiving_throw(Receiving *self, PyObject *const *args, Py_ssize_t nargs)
         return NULL;
     }
     /* The server's receive() caught what was thrown and returned a message. */
-    PyObject *type, *exc, *traceback;
-    PyErr_Fetch(&type, &exc, &traceback);
-    PyErr_NormalizeException(&type, &exc, &traceback);
-    PyObject *message = exc ? PyObject_GetAttrString(exc, "value") : Py_NewRef(Py_None);
-    Py_XDECREF(type);
-    Py_XDECREF(exc);
-    Py_XDECREF(traceback);
+    PyObject *message = take_stop_value();
     Py_CLEAR(self->iter);
     if (message == NULL)
         return NULL;
@@ -401,14 +512,8 @@ receiving_close(Receiving *self, PyObject *unused)
     return result;
 }
 
-static PyObject *
-receiving_await(Receiving *self)
-{
-    return Py_NewRef(self);
-}
-
 static PyMethodDef receiving_methods[] = {
-    {"send", (PyCFunction)receiving_send, METH_O, "send(value): resume the server's receive()"},
+    {"send", (PyCFunction)awaitable_send, METH_O, "send(value): resume the server's receive()"},
     {"throw", (PyCFunction)(void (*)(void))receiving_throw, METH_FASTCALL,
      "throw(exc): raise inside the server's receive()"},
     {"close", (PyCFunction)receiving_close, METH_NOARGS, "close the server's receive()"},
@@ -416,7 +521,7 @@ static PyMethodDef receiving_methods[] = {
 };
 
 static PyAsyncMethods receiving_async = {
-    .am_await = (unaryfunc)receiving_await,
+    .am_await = (unaryfunc)awaitable_await,
     .am_send = (sendfunc)receiving_am_send,
 };
 
@@ -431,8 +536,241 @@ static PyTypeObject ReceivingType = {
     .tp_dealloc = (destructor)receiving_dealloc,
     .tp_as_async = &receiving_async,
     .tp_iter = PyObject_SelfIter,
-    .tp_iternext = (iternextfunc)receiving_iternext,
+    .tp_iternext = (iternextfunc)awaitable_iternext,
     .tp_methods = receiving_methods,
+};
+
+/* ------------------------------------------------------------------ calling */
+
+static int
+calling_traverse(Calling *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->capture);
+    Py_VISIT(self->app);
+    Py_VISIT(self->scope);
+    Py_VISIT(self->receive);
+    Py_VISIT(self->send);
+    Py_VISIT(self->conn);
+    Py_VISIT(self->iter);
+    return 0;
+}
+
+static void
+calling_drop_arguments(Calling *self)
+{
+    Py_CLEAR(self->app);
+    Py_CLEAR(self->scope);
+    Py_CLEAR(self->receive);
+    Py_CLEAR(self->send);
+}
+
+static int
+calling_clear(Calling *self)
+{
+    calling_drop_arguments(self);
+    Py_CLEAR(self->capture);
+    Py_CLEAR(self->conn);
+    Py_CLEAR(self->iter);
+    return 0;
+}
+
+static void
+calling_dealloc(Calling *self)
+{
+    PyObject_GC_UnTrack(self);
+    calling_clear(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+/* Record the scope, give the app the hooks, call it. 0: running; -1: failed before the
+ * app was called; -2: the app's call raised (the exit is still to be recorded). */
+static int
+calling_start(Calling *self)
+{
+    Capture *c = self->capture;
+    self->conn = PyIter_Next(c->counter);
+    if (self->conn == NULL) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_RuntimeError, "connection ids ran out");
+        return -1;
+    }
+    if (capture_record(c, self->conn, scope_kind, self->scope, minus_one, c->skip,
+                       c->open_slow) < 0)
+        return -1;
+    Hook *receive = new_hook(&ReceiveHookType, c, self->conn, receive_kind, self->receive,
+                             (vectorcallfunc)receive_hook_call);
+    Hook *send = receive == NULL ? NULL
+                                 : new_hook(&SendHookType, c, self->conn, send_kind, self->send,
+                                            (vectorcallfunc)send_hook_call);
+    if (send == NULL) {
+        Py_XDECREF(receive);
+        return -1;
+    }
+    PyObject *args[3] = {self->scope, (PyObject *)receive, (PyObject *)send};
+    PyObject *awaitable = PyObject_Vectorcall(self->app, args, 3, NULL);
+    Py_DECREF(receive);
+    Py_DECREF(send);
+    calling_drop_arguments(self);
+    self->iter = await_iter(awaitable, "the app");
+    if (self->iter == NULL)
+        return -2;
+    self->state = CALL_RUNNING;
+    return 0;
+}
+
+/* The app's coroutine returned (PYGEN_RETURN, *result its value) or raised (PYGEN_ERROR,
+ * the exception set): record the exit and pass the outcome on unchanged. */
+static PySendResult
+calling_finish(Calling *self, PySendResult status, PyObject **result)
+{
+    Capture *c = self->capture;
+    Py_CLEAR(self->iter);
+    self->state = CALL_DONE;
+    if (status == PYGEN_RETURN) {
+        if (capture_record(c, self->conn, exit_kind, Py_None, minus_one, Py_None, NULL) < 0) {
+            Py_CLEAR(*result);
+            return PYGEN_ERROR;
+        }
+        return PYGEN_RETURN;
+    }
+    *result = NULL;
+    PyObject *type, *value, *traceback;
+    PyErr_Fetch(&type, &value, &traceback);
+    PyErr_NormalizeException(&type, &value, &traceback);
+    if (value != NULL && traceback != NULL)
+        PyException_SetTraceback(value, traceback);
+    PyObject *args[2] = {self->conn, value ? value : Py_None};
+    PyObject *recorded = PyObject_Vectorcall(c->exit, args, 2, NULL);
+    if (recorded == NULL && report_failure(c) < 0)
+        PyErr_Clear();   /* a BaseException from the recorder: the app's own goes on */
+    Py_XDECREF(recorded);
+    PyErr_Restore(type, value, traceback);
+    return PYGEN_ERROR;
+}
+
+static PySendResult
+calling_am_send(Calling *self, PyObject *arg, PyObject **result)
+{
+    *result = NULL;
+    if (self->state == CALL_DONE) {
+        PyErr_SetString(PyExc_RuntimeError, "cannot reuse already awaited coroutine");
+        return PYGEN_ERROR;
+    }
+    if (self->state == CALL_NEW) {
+        if (arg != Py_None) {
+            PyErr_SetString(PyExc_TypeError,
+                            "can't send non-None value to a just-started coroutine");
+            return PYGEN_ERROR;
+        }
+        int started = calling_start(self);
+        if (started == -1) {
+            self->state = CALL_DONE;
+            calling_drop_arguments(self);
+            return PYGEN_ERROR;
+        }
+        if (started == -2)
+            return calling_finish(self, PYGEN_ERROR, result);
+    }
+    PySendResult status = PyIter_Send(self->iter, arg, result);
+    if (status == PYGEN_NEXT)
+        return status;
+    return calling_finish(self, status, result);
+}
+
+static PyObject *
+calling_throw(Calling *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (self->state != CALL_RUNNING) {
+        self->state = CALL_DONE;
+        calling_drop_arguments(self);
+        return raise_thrown(args, nargs);
+    }
+    PyObject *result = NULL;
+    PyObject *throw = PyObject_GetAttrString(self->iter, "throw");
+    if (throw == NULL) {
+        /* A plain iterator: the exception is raised where the app awaits, as by await. */
+        if (!PyErr_ExceptionMatches(PyExc_AttributeError))
+            return NULL;
+        PyErr_Clear();
+        raise_thrown(args, nargs);
+        calling_finish(self, PYGEN_ERROR, &result);
+        return NULL;
+    }
+    PyObject *value = PyObject_Vectorcall(throw, args, nargs, NULL);
+    Py_DECREF(throw);
+    if (value != NULL)
+        return value;
+    if (!PyErr_ExceptionMatches(PyExc_StopIteration)) {
+        calling_finish(self, PYGEN_ERROR, &result);
+        return NULL;
+    }
+    /* The app caught what was thrown and returned. */
+    result = take_stop_value();
+    if (result == NULL) {
+        calling_finish(self, PYGEN_ERROR, &result);
+        return NULL;
+    }
+    if (calling_finish(self, PYGEN_RETURN, &result) != PYGEN_RETURN)
+        return NULL;
+    return stop_with(result);
+}
+
+static PyObject *
+calling_close(Calling *self, PyObject *unused)
+{
+    if (self->state != CALL_RUNNING) {
+        self->state = CALL_DONE;
+        calling_drop_arguments(self);
+        Py_RETURN_NONE;
+    }
+    PyObject *result = NULL;
+    PyObject *close = PyObject_GetAttrString(self->iter, "close");
+    if (close != NULL) {
+        PyObject *closed = PyObject_CallNoArgs(close);
+        Py_DECREF(close);
+        if (closed == NULL) {   /* e.g. the app ignored GeneratorExit */
+            calling_finish(self, PYGEN_ERROR, &result);
+            return NULL;
+        }
+        Py_DECREF(closed);
+    } else if (PyErr_ExceptionMatches(PyExc_AttributeError)) {
+        PyErr_Clear();
+    } else {
+        return NULL;
+    }
+    /* As an `async def` middleware closed at its await: the exit is GeneratorExit. */
+    PyErr_SetNone(PyExc_GeneratorExit);
+    calling_finish(self, PYGEN_ERROR, &result);
+    PyErr_Clear();
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef calling_methods[] = {
+    {"send", (PyCFunction)awaitable_send, METH_O, "send(value): resume the app"},
+    {"throw", (PyCFunction)(void (*)(void))calling_throw, METH_FASTCALL,
+     "throw(exc): raise inside the app"},
+    {"close", (PyCFunction)calling_close, METH_NOARGS, "close the app's coroutine"},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyAsyncMethods calling_async = {
+    .am_await = (unaryfunc)awaitable_await,
+    .am_send = (sendfunc)calling_am_send,
+};
+
+static PyTypeObject CallingType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "inspector._hooks.Calling",
+    .tp_basicsize = sizeof(Calling),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_doc = "The app's call for one captured connection, recording its scope and exit.",
+    .tp_traverse = (traverseproc)calling_traverse,
+    .tp_clear = (inquiry)calling_clear,
+    .tp_dealloc = (destructor)calling_dealloc,
+    .tp_as_async = &calling_async,
+    .tp_iter = PyObject_SelfIter,
+    .tp_iternext = (iternextfunc)awaitable_iternext,
+    .tp_methods = calling_methods,
 };
 
 static PyTypeObject SendHookType = {
@@ -471,11 +809,16 @@ PyMODINIT_FUNC
 PyInit__hooks(void)
 {
     if (PyType_Ready(&ReceivingType) < 0 || PyType_Ready(&SendHookType) < 0 ||
-        PyType_Ready(&ReceiveHookType) < 0 || PyType_Ready(&CaptureType) < 0)
+        PyType_Ready(&ReceiveHookType) < 0 || PyType_Ready(&CallingType) < 0 ||
+        PyType_Ready(&CaptureType) < 0)
         return NULL;
     receive_kind = PyUnicode_InternFromString("receive");
     send_kind = PyUnicode_InternFromString("send");
-    if (receive_kind == NULL || send_kind == NULL)
+    scope_kind = PyUnicode_InternFromString("scope");
+    exit_kind = PyUnicode_InternFromString("exit");
+    minus_one = PyLong_FromLong(-1);
+    if (receive_kind == NULL || send_kind == NULL || scope_kind == NULL || exit_kind == NULL ||
+        minus_one == NULL)
         return NULL;
     PyObject *module = PyModule_Create(&module_def);
     if (module == NULL)

@@ -70,6 +70,11 @@ class InspectorMiddleware:
         if self._publisher_pid != _pid[0]:
             self._start_publisher()
         recorder = self.recorder
+        call = recorder.call
+        if call is not None and scope["type"] != "lifespan":
+            # In C: records the scope, hands the app the hooks, records the exit.
+            await call(self.app, scope, receive, send)
+            return
         conn = recorder.open(scope)  # type: ignore[arg-type]
         hooks = recorder.hooks
         if hooks is not None:        # in C: no Python frame per message

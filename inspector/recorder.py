@@ -57,9 +57,9 @@ class Recorder:
         self.started_wall = time.time()
         self.t0 = time.perf_counter()   # what the ring subtracts from the clock
         self._body_limit = body_limit
-        self.ring = ring if ring is not None else RingBuffer()
         self._conn_ids = count(1)
         self.errors = 0           # failures inside the inspector, never shown to the app
+        self.ring = ring if ring is not None else RingBuffer()
 
     @property
     def ring(self) -> RingBuffer:
@@ -82,10 +82,12 @@ class Recorder:
         self._bind_hooks()
 
     def _bind_hooks(self) -> None:
-        # hooks(conn, receive, send) -> the receive/send the app is given, in C where
-        # built (inspector/_hooks.c); None: the middleware makes Python closures.
-        self.hooks = None if _Capture is None else _Capture(
-            self._ring.record, self.message_slow, self.failed, self.t0, self._body_limit).hooks
+        # In C where built (inspector/_hooks.c), else None and the middleware does it in
+        # Python: hooks(conn, receive, send) -> the receive/send the app is given;
+        # call(app, scope, receive, send) -> the whole captured call, open to exit.
+        capture = None if _Capture is None else _Capture(self, _SKIP_IN_SCOPE)
+        self.hooks = None if capture is None else capture.hooks
+        self.call = None if capture is None else capture.call
 
     def now(self) -> float:
         """Seconds since this capture started, on the monotonic clock."""
@@ -96,11 +98,19 @@ class Recorder:
         conn = next(self._conn_ids)
         try:
             if self.record_event(conn, SCOPE, self.t0, scope, -1, _SKIP_IN_SCOPE) is None:
-                data = {k: v for k, v in scope.items() if k not in _NOT_DATA}
-                self._append(encode_record(conn, SCOPE, self.now(), plain_data(data)))
+                self.open_slow(conn, scope)
         except Exception as exc:  # pragma: no cover - defensive: never reach the app
             self.failed(exc)
         return conn
+
+    def open_slow(self, conn: int, scope: dict[str, Any]) -> None:
+        """Record a scope the encoder handed back: without what is not request data,
+        and the rest summarised where it is not plain data."""
+        try:
+            data = {k: v for k, v in scope.items() if k not in _NOT_DATA}
+            self._append(encode_record(conn, SCOPE, self.now(), plain_data(data)))
+        except Exception as exc:
+            self.failed(exc)
 
     def message(self, conn: int, kind: str, message: Any) -> None:
         """Record a message the app received (kind "receive") or sent (kind "send")."""

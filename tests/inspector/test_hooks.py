@@ -182,8 +182,152 @@ async def test_the_python_closures_record_the_same_when_c_is_absent() -> None:
     for hooks in ("c", "python"):
         mw = InspectorMiddleware(app, tap=False)
         if hooks == "python":
-            mw.recorder.hooks = None
+            mw.recorder.hooks = mw.recorder.call = None
         server = Server([{"type": "http.request", "body": b"hi", "more_body": False}])
         await mw({"type": "http", "path": "/", "headers": []}, server.receive, server.send)
         sequences.append([(e.kind, e.message) for e in mw.events()])
     assert sequences[0] == sequences[1] and len(sequences[0]) == 5
+
+
+# The middleware's whole call in C: recorder.call(app, scope, receive, send).
+
+HTTP_SCOPE = {"type": "http", "path": "/", "headers": []}
+
+
+def middlewares(app: Any) -> dict[str, InspectorMiddleware]:
+    c, python = InspectorMiddleware(app, tap=False), InspectorMiddleware(app, tap=False)
+    python.recorder.hooks = python.recorder.call = None
+    return {"c": c, "python": python}
+
+
+def exits(mw: InspectorMiddleware) -> list[Any]:
+    return [e.message for e in mw.events() if e.kind == "exit"]
+
+
+async def test_an_app_exception_is_recorded_and_reraised_as_the_same_object() -> None:
+    boom = ValueError("boom")
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        raise boom
+
+    for path, mw in middlewares(app).items():
+        with pytest.raises(ValueError) as caught:
+            await mw(dict(HTTP_SCOPE), Server([]).receive, Server([]).send)
+        assert caught.value is boom, path
+        # the app's own frame is still in the traceback the server sees
+        assert any(f.name == "app" for f in caught.traceback), path
+        (exit_message,) = exits(mw)
+        assert exit_message["exception"]["type"] == "builtins.ValueError", path
+        assert "raise boom" in exit_message["exception"]["traceback"], path
+
+
+async def test_an_app_that_raises_before_returning_an_awaitable_is_recorded() -> None:
+    def app(scope: Any, receive: Any, send: Any) -> Any:
+        raise KeyError("sync")
+
+    def not_awaitable(scope: Any, receive: Any, send: Any) -> Any:
+        return 42
+
+    for path, mw in middlewares(app).items():
+        with pytest.raises(KeyError):
+            await mw(dict(HTTP_SCOPE), Server([]).receive, Server([]).send)
+        assert exits(mw)[0]["exception"]["type"] == "builtins.KeyError", path
+    for path, mw in middlewares(not_awaitable).items():
+        with pytest.raises(TypeError):
+            await mw(dict(HTTP_SCOPE), Server([]).receive, Server([]).send)
+        assert exits(mw)[0]["exception"]["type"] == "builtins.TypeError", path
+
+
+async def test_a_cancelled_app_records_the_cancellation_and_stays_cancelled() -> None:
+    started = asyncio.Event()
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        started.set()
+        await asyncio.sleep(60)
+
+    for path, mw in middlewares(app).items():
+        started.clear()
+        task = asyncio.create_task(mw(dict(HTTP_SCOPE), Server([]).receive, Server([]).send))
+        await started.wait()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert exits(mw)[0]["exception"]["type"] == "asyncio.exceptions.CancelledError", path
+
+
+async def test_close_throw_and_a_caught_throw_behave_as_a_coroutine() -> None:
+    async def app(scope: Any, receive: Any, send: Any) -> str:
+        try:
+            await asyncio.sleep(60)
+        except LookupError:
+            return "caught"
+        return "slept"
+
+    for path, mw in middlewares(app).items():
+        # close() while suspended: the app is closed, the exit says GeneratorExit
+        call = mw(dict(HTTP_SCOPE), Server([]).receive, Server([]).send)
+        call.send(None)
+        call.close()
+        assert exits(mw)[-1]["exception"]["type"] == "builtins.GeneratorExit", path
+        # throw() that the app catches: it returns, and the exit is a normal one
+        call = mw(dict(HTTP_SCOPE), Server([]).receive, Server([]).send)
+        call.send(None)
+        with pytest.raises(StopIteration):
+            call.throw(LookupError("x"))
+        assert exits(mw)[-1]["exception"] is None, path
+        # throw() that it does not catch: raised out, recorded
+        call = mw(dict(HTTP_SCOPE), Server([]).receive, Server([]).send)
+        call.send(None)
+        with pytest.raises(OSError):
+            call.throw(OSError("gone"))
+        assert exits(mw)[-1]["exception"]["type"] == "builtins.OSError", path
+
+
+async def test_the_c_call_cannot_be_awaited_twice_and_refuses_a_first_value() -> None:
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        return None
+
+    recorder = Recorder()
+    calling = recorder.call(app, dict(HTTP_SCOPE), Server([]).receive, Server([]).send)
+    with pytest.raises(TypeError):
+        calling.send(1)
+    calling = recorder.call(app, dict(HTTP_SCOPE), Server([]).receive, Server([]).send)
+    await calling
+    with pytest.raises(RuntimeError):
+        await calling
+    never = recorder.call(app, dict(HTTP_SCOPE), Server([]).receive, Server([]).send)
+    never.close()                                  # closed before it ran: nothing recorded
+    assert [e.kind for e in recorder.events()] == ["scope", "exit"]
+
+
+async def test_the_c_call_records_a_scope_it_cannot_encode_through_the_slow_path() -> None:
+    seen = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        seen.append(scope)
+
+    scope = {**HTTP_SCOPE, "router": object(), "custom": {1, 2}}
+    mw = InspectorMiddleware(app, tap=False)
+    await mw(scope, Server([]).receive, Server([]).send)
+    assert seen == [scope] and seen[0] is scope     # the app's scope, untouched
+    (opened,) = [e.message for e in mw.events() if e.kind == "scope"]
+    assert "router" not in opened and opened["path"] == "/" and "custom" in opened
+
+
+async def test_failures_in_the_c_call_never_reach_the_app() -> None:
+    class BrokenRing(RingBuffer):
+        def record(self, *args: Any) -> int | None:
+            raise OSError("disk on fire")
+
+        def append(self, record: bytes) -> int:
+            raise OSError("disk on fire")
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+
+    server = Server([])
+    mw = InspectorMiddleware(app, tap=False)
+    mw.recorder.ring = BrokenRing()
+    await mw(dict(HTTP_SCOPE), server.receive, server.send)
+    assert len(server.sent) == 1 and mw.recorder.errors == 3   # scope, send, exit
