@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import marshal
 import time
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 Kind = Literal["scope", "receive", "send", "exit"]
 
@@ -30,13 +29,14 @@ MARSHAL_VERSION = 2
 _clock = time.perf_counter
 
 
-@dataclass(frozen=True, slots=True)
-class Event:
+class Event(NamedTuple):
     """One ASGI occurrence: the scope of a connection, a message received, a message sent.
 
     `time` is seconds since the capture started (monotonic clock). `truncated` is the
     original length of a body, bytes or text payload that was cut to the body limit, or
-    None when the message is whole.
+    None when the message is whole. Immutable; a named tuple because every reader (the
+    headless printer, the dashboard, capture files) builds one per event: 165 ns, against
+    750 ns for a frozen dataclass. `event._replace(message=...)` makes a changed copy.
     """
 
     seq: int
@@ -50,6 +50,10 @@ class Event:
     def type(self) -> str:
         """The ASGI message type ("http.request", "websocket.send", ...)."""
         return str(self.message.get("type", ""))
+
+
+_new_event = tuple.__new__
+_loads = marshal.loads
 
 
 def encode_record(conn: int, kind: str, time: float, message: dict[str, Any] | None,
@@ -93,14 +97,14 @@ def clean_exit_message() -> dict[str, Any]:
 
 def decode_record(seq: int, record: bytes) -> Event:
     """Unpack a record made by `encode_record` into the `Event` with that seq."""
-    fields = marshal.loads(record)
+    fields = _loads(record)
     if len(fields) == 4:
         conn, kind, time, message = fields
         if message is None:           # a clean exit is recorded as None: it is most exits
             message = clean_exit_message()
-        return Event(seq, conn, time, kind, message)
+        return _new_event(Event, (seq, conn, time, kind, message, None))  # type: ignore
     conn, kind, time, message, truncated = fields
-    return Event(seq, conn, time, kind, message, truncated)
+    return _new_event(Event, (seq, conn, time, kind, message, truncated))  # type: ignore
 
 
 _PLAIN = (str, bytes, int, float, bool, type(None))

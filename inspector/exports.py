@@ -7,7 +7,6 @@ the same way unless the user asks for them.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import replace
 from typing import Any
 
 from inspector.capture_codec import encode_event, encode_header
@@ -32,7 +31,7 @@ def _masked_event(event: Event, extra: Iterable[str]) -> Event:
         return event
     message = dict(event.message)
     message["headers"] = mask_headers(headers, extra)
-    return replace(event, message=message)
+    return event._replace(message=message)
 
 
 def export_jsonl(header: dict[str, Any], events: list[Event], flows: list[Flow], conns: set[int],

@@ -42,10 +42,18 @@ def target(flow: Flow) -> str:
     return visible(text)
 
 
+_second: list[tuple[int, str]] = [(-1, "")]   # the last whole second formatted
+
+
 def clock(started_wall: float, t: float) -> str:
     """Wall-clock time of a capture-relative instant, HH:MM:SS.mmm local time."""
     wall = started_wall + t
-    return time.strftime("%H:%M:%S", time.localtime(wall)) + f".{int(wall % 1 * 1000):03d}"
+    second = int(wall)
+    last, text = _second[0]
+    if second != last:    # localtime + strftime cost 1 us; lines come thousands a second
+        text = time.strftime("%H:%M:%S", time.localtime(second))
+        _second[0] = (second, text)
+    return f"{text}.{int(wall % 1 * 1000):03d}"
 
 
 def http_line(flow: Flow, started_wall: float) -> str:

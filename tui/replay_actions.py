@@ -9,7 +9,6 @@ as a new flow whose `replay_of` names its original. Exports are written in a thr
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -61,7 +60,7 @@ def export_events(app: InspectorApp, flows: list[Flow]) -> list[Event]:
     merged = [(e.time + app.model.offsets.get(f.source, 0.0), n, e)
               for n, (f, events) in enumerate(zip(flows, per_flow), 1) for e in events]
     merged.sort(key=lambda item: item[0])
-    return [replace(e, seq=i, conn=n, time=t) for i, (t, n, e) in enumerate(merged, 1)]
+    return [e._replace(seq=i, conn=n, time=t) for i, (t, n, e) in enumerate(merged, 1)]
 
 
 def default_export_path(directory: Path, fmt: str) -> Path:

@@ -101,3 +101,16 @@ def test_large_bodies_and_bad_arguments() -> None:
         encode(1, "send", 0.0, {}, -1)              # type: ignore[call-arg]
     with pytest.raises(TypeError):
         encode(1, "send", 0.0, {}, -1, ["state"])
+
+
+def test_decoded_events_are_immutable_and_whole() -> None:
+    from inspector.events import Event, encode_record
+
+    event = decode_record(9, encode_record(3, "send", 1.5, {"type": "x"}, 70_000))
+    assert event == Event(9, 3, 1.5, "send", {"type": "x"}, 70_000) and event.type == "x"
+    with pytest.raises(AttributeError):
+        event.seq = 1  # type: ignore[misc]
+    assert event._replace(seq=1).seq == 1 and event.seq == 9
+    clean = decode_record(2, encode_record(3, "exit", 2.0, None))
+    assert clean.message == {"type": "inspector.exit", "exception": None}
+    assert clean.truncated is None

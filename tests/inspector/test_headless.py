@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import io
+import time
 from typing import Any
 
 from inspector.events import Event
 from inspector.flows import FlowFolder
-from inspector.headless import FlowLines, human_duration, human_size
+from inspector.headless import FlowLines, clock, human_duration, human_size
 from inspector.middleware import InspectorMiddleware
 from inspector.serve import HeadlessPrinter
 
@@ -84,3 +85,12 @@ def test_human_units() -> None:
     assert human_size(0) == "0B" and human_size(1536) == "1.5KB" and human_size(3 * 2**20) == "3.0MB"
     assert human_duration(None) == "-" and human_duration(0.0123) == "12.3ms"
     assert human_duration(2.5) == "2.50s"
+
+
+def test_clock_reformats_when_the_second_changes() -> None:
+    """clock() keeps the last second's text; each instant still gets its own second."""
+    start = 1_800_000_000.0
+    for t in (0.0, 0.2, 0.999, 1.0, 1.5, 59.0, 3600.25, 3600.75, 0.5):
+        wall = start + t
+        expected = time.strftime("%H:%M:%S", time.localtime(int(wall)))
+        assert clock(start, t) == f"{expected}.{int(wall % 1 * 1000):03d}"
