@@ -8,7 +8,7 @@
  * __await__, so asyncio (create_task, ensure_future, iscoroutine) takes it as a
  * coroutine, as it took the server's.
  *
- * Capture(recorder), one per recorder, holds how to record: the ring's
+ * Capture(recorder, scope_skip), one per recorder, holds how to record: the ring's
  * record(conn, kind, t0, message, limit, skip), and where that answers None, the
  * recorder's Python paths (message_slow, open_slow: cut or summarise). An Exception from
  * any of them goes to recorder.failed(exc) and never to the app.
