@@ -171,6 +171,78 @@ await_iter(PyObject *awaitable, const char *what)
     return iter;
 }
 
+/* throw(exc) on an awaitable that is not running: raise exc, as a coroutine would. */
+static PyObject *
+raise_thrown(PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs == 1 && PyExceptionInstance_Check(args[0])) {
+        PyErr_SetObject((PyObject *)Py_TYPE(args[0]), args[0]);
+    } else if (nargs >= 1) {
+        PyErr_SetObject(args[0], nargs >= 2 ? args[1] : Py_None);
+    } else {
+        PyErr_SetString(PyExc_TypeError, "throw expected at least 1 argument");
+    }
+    return NULL;
+}
+
+/* The value of the StopIteration being raised, which is cleared; NULL on error. */
+static PyObject *
+take_stop_value(void)
+{
+    PyObject *type, *exc, *traceback;
+    PyErr_Fetch(&type, &exc, &traceback);
+    PyErr_NormalizeException(&type, &exc, &traceback);
+    PyObject *value = exc ? PyObject_GetAttrString(exc, "value") : Py_NewRef(Py_None);
+    Py_XDECREF(type);
+    Py_XDECREF(exc);
+    Py_XDECREF(traceback);
+    return value;
+}
+
+/* Throw into a running awaitable's iterator, answering as PyIter_Send does: PYGEN_NEXT
+ * with what it yields, PYGEN_RETURN with what it returns, or PYGEN_ERROR. An iterator
+ * without throw() gets the exception where it is awaited, as `await` does. */
+static PySendResult
+iter_throw(PyObject *iter, PyObject *const *args, Py_ssize_t nargs, PyObject **result)
+{
+    *result = NULL;
+    PyObject *throw = PyObject_GetAttrString(iter, "throw");
+    if (throw == NULL) {
+        if (PyErr_ExceptionMatches(PyExc_AttributeError)) {
+            PyErr_Clear();
+            raise_thrown(args, nargs);
+        }
+        return PYGEN_ERROR;
+    }
+    *result = PyObject_Vectorcall(throw, args, nargs, NULL);
+    Py_DECREF(throw);
+    if (*result != NULL)
+        return PYGEN_NEXT;
+    if (!PyErr_ExceptionMatches(PyExc_StopIteration))
+        return PYGEN_ERROR;
+    *result = take_stop_value();
+    return *result == NULL ? PYGEN_ERROR : PYGEN_RETURN;
+}
+
+/* close() a running awaitable's iterator, if it has close(); -1 with the error it raised. */
+static int
+iter_close(PyObject *iter)
+{
+    PyObject *close = PyObject_GetAttrString(iter, "close");
+    if (close == NULL) {
+        if (!PyErr_ExceptionMatches(PyExc_AttributeError))
+            return -1;
+        PyErr_Clear();
+        return 0;
+    }
+    PyObject *closed = PyObject_CallNoArgs(close);
+    Py_DECREF(close);
+    if (closed == NULL)
+        return -1;
+    Py_DECREF(closed);
+    return 0;
+}
+
 static PyObject *
 receive_hook_call(Hook *self, PyObject *const *args, size_t nargsf, PyObject *kwnames)
 {
@@ -372,6 +444,20 @@ receiving_dealloc(Receiving *self)
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
+/* After the server's receive() took a step (sent or thrown into): record the message it
+ * returned; once it is finished, let it go. */
+static PySendResult
+receiving_stepped(Receiving *self, PySendResult status, PyObject **result)
+{
+    if (status == PYGEN_RETURN && hook_record(self->hook, *result) < 0) {
+        Py_CLEAR(*result);
+        status = PYGEN_ERROR;
+    }
+    if (status != PYGEN_NEXT)
+        Py_CLEAR(self->iter);
+    return status;
+}
+
 static PySendResult
 receiving_am_send(Receiving *self, PyObject *arg, PyObject **result)
 {
@@ -380,14 +466,7 @@ receiving_am_send(Receiving *self, PyObject *arg, PyObject **result)
         *result = NULL;
         return PYGEN_ERROR;
     }
-    PySendResult status = PyIter_Send(self->iter, arg, result);
-    if (status == PYGEN_RETURN && hook_record(self->hook, *result) < 0) {
-        Py_CLEAR(*result);
-        return PYGEN_ERROR;
-    }
-    if (status != PYGEN_NEXT)
-        Py_CLEAR(self->iter);
-    return status;
+    return receiving_stepped(self, PyIter_Send(self->iter, arg, result), result);
 }
 
 /* A finished receive(): raise StopIteration carrying the message. */
@@ -434,34 +513,6 @@ awaitable_await(PyObject *self)
     return Py_NewRef(self);
 }
 
-/* throw(exc) on an awaitable that is not running: raise exc, as a coroutine would. */
-static PyObject *
-raise_thrown(PyObject *const *args, Py_ssize_t nargs)
-{
-    if (nargs == 1 && PyExceptionInstance_Check(args[0])) {
-        PyErr_SetObject((PyObject *)Py_TYPE(args[0]), args[0]);
-    } else if (nargs >= 1) {
-        PyErr_SetObject(args[0], nargs >= 2 ? args[1] : Py_None);
-    } else {
-        PyErr_SetString(PyExc_TypeError, "throw expected at least 1 argument");
-    }
-    return NULL;
-}
-
-/* The value of the StopIteration being raised, which is cleared; NULL on error. */
-static PyObject *
-take_stop_value(void)
-{
-    PyObject *type, *exc, *traceback;
-    PyErr_Fetch(&type, &exc, &traceback);
-    PyErr_NormalizeException(&type, &exc, &traceback);
-    PyObject *value = exc ? PyObject_GetAttrString(exc, "value") : Py_NewRef(Py_None);
-    Py_XDECREF(type);
-    Py_XDECREF(exc);
-    Py_XDECREF(traceback);
-    return value;
-}
-
 static PyObject *
 receiving_throw(Receiving *self, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -469,27 +520,10 @@ receiving_throw(Receiving *self, PyObject *const *args, Py_ssize_t nargs)
         /* Finished or never started: raise what was thrown, as a coroutine would. */
         return raise_thrown(args, nargs);
     }
-    PyObject *throw = PyObject_GetAttrString(self->iter, "throw");
-    if (throw == NULL)
-        return NULL;
-    PyObject *value = PyObject_Vectorcall(throw, args, nargs, NULL);
-    Py_DECREF(throw);
-    if (value != NULL)
-        return value;
-    if (!PyErr_ExceptionMatches(PyExc_StopIteration)) {
-        Py_CLEAR(self->iter);
-        return NULL;
-    }
-    /* The server's receive() caught what was thrown and returned a message. */
-    PyObject *message = take_stop_value();
-    Py_CLEAR(self->iter);
-    if (message == NULL)
-        return NULL;
-    if (hook_record(self->hook, message) < 0) {
-        Py_DECREF(message);
-        return NULL;
-    }
-    return stop_with(message);
+    /* The server's receive() may catch what was thrown and return a message. */
+    PyObject *value;
+    PySendResult status = iter_throw(self->iter, args, nargs, &value);
+    return step_result(receiving_stepped(self, status, &value), value);
 }
 
 static PyObject *
@@ -499,17 +533,11 @@ receiving_close(Receiving *self, PyObject *unused)
         Py_RETURN_NONE;
     PyObject *iter = self->iter;
     self->iter = NULL;
-    PyObject *close = PyObject_GetAttrString(iter, "close");
+    int closed = iter_close(iter);
     Py_DECREF(iter);
-    if (close == NULL) {
-        if (!PyErr_ExceptionMatches(PyExc_AttributeError))
-            return NULL;
-        PyErr_Clear();
-        Py_RETURN_NONE;
-    }
-    PyObject *result = PyObject_CallNoArgs(close);
-    Py_DECREF(close);
-    return result;
+    if (closed < 0)
+        return NULL;
+    Py_RETURN_NONE;
 }
 
 static PyMethodDef receiving_methods[] = {
@@ -685,34 +713,12 @@ calling_throw(Calling *self, PyObject *const *args, Py_ssize_t nargs)
         calling_drop_arguments(self);
         return raise_thrown(args, nargs);
     }
-    PyObject *result = NULL;
-    PyObject *throw = PyObject_GetAttrString(self->iter, "throw");
-    if (throw == NULL) {
-        /* A plain iterator: the exception is raised where the app awaits, as by await. */
-        if (!PyErr_ExceptionMatches(PyExc_AttributeError))
-            return NULL;
-        PyErr_Clear();
-        raise_thrown(args, nargs);
-        calling_finish(self, PYGEN_ERROR, &result);
-        return NULL;
-    }
-    PyObject *value = PyObject_Vectorcall(throw, args, nargs, NULL);
-    Py_DECREF(throw);
-    if (value != NULL)
-        return value;
-    if (!PyErr_ExceptionMatches(PyExc_StopIteration)) {
-        calling_finish(self, PYGEN_ERROR, &result);
-        return NULL;
-    }
-    /* The app caught what was thrown and returned. */
-    result = take_stop_value();
-    if (result == NULL) {
-        calling_finish(self, PYGEN_ERROR, &result);
-        return NULL;
-    }
-    if (calling_finish(self, PYGEN_RETURN, &result) != PYGEN_RETURN)
-        return NULL;
-    return stop_with(result);
+    /* The app may catch what was thrown and go on, or return. */
+    PyObject *result;
+    PySendResult status = iter_throw(self->iter, args, nargs, &result);
+    if (status != PYGEN_NEXT)
+        status = calling_finish(self, status, &result);
+    return step_result(status, result);
 }
 
 static PyObject *
@@ -724,18 +730,8 @@ calling_close(Calling *self, PyObject *unused)
         Py_RETURN_NONE;
     }
     PyObject *result = NULL;
-    PyObject *close = PyObject_GetAttrString(self->iter, "close");
-    if (close != NULL) {
-        PyObject *closed = PyObject_CallNoArgs(close);
-        Py_DECREF(close);
-        if (closed == NULL) {   /* e.g. the app ignored GeneratorExit */
-            calling_finish(self, PYGEN_ERROR, &result);
-            return NULL;
-        }
-        Py_DECREF(closed);
-    } else if (PyErr_ExceptionMatches(PyExc_AttributeError)) {
-        PyErr_Clear();
-    } else {
+    if (iter_close(self->iter) < 0) {   /* e.g. the app ignored GeneratorExit */
+        calling_finish(self, PYGEN_ERROR, &result);
         return NULL;
     }
     /* As an `async def` middleware closed at its await: the exit is GeneratorExit. */

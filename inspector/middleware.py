@@ -69,40 +69,39 @@ class InspectorMiddleware:
             return
         if self._publisher_pid != _pid[0]:
             self._start_publisher()
+        call = self.recorder.call     # in C where built: scope, hooks, exit in one object
+        try:
+            if call is not None:
+                await call(self.app, scope, receive, send)
+            else:
+                await self._call_in_python(scope, receive, send)
+        finally:
+            if scope["type"] == "lifespan":
+                # Shutdown: some servers (granian) end workers without running atexit.
+                self._flush()
+
+    async def _call_in_python(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """What `Recorder.call` does, where the C extension is not built."""
         recorder = self.recorder
-        call = recorder.call
-        if call is not None and scope["type"] != "lifespan":
-            # In C: records the scope, hands the app the hooks, records the exit.
-            await call(self.app, scope, receive, send)
-            return
+        record = recorder.message
         conn = recorder.open(scope)  # type: ignore[arg-type]
-        hooks = recorder.hooks
-        if hooks is not None:        # in C: no Python frame per message
-            inspected_receive, inspected_send = hooks(conn, receive, send)
-        else:
-            record = recorder.message
 
-            async def inspected_receive() -> Message:
-                message = await receive()
-                record(conn, "receive", message)
-                return message
+        async def inspected_receive() -> Message:
+            message = await receive()
+            record(conn, "receive", message)
+            return message
 
-            def inspected_send(message: Message) -> Awaitable[None]:
-                # Not a coroutine of our own: the app awaits the server's send() directly.
-                record(conn, "send", message)
-                return send(message)
+        def inspected_send(message: Message) -> Awaitable[None]:
+            # Not a coroutine of our own: the app awaits the server's send() directly.
+            record(conn, "send", message)
+            return send(message)
 
         try:
             await self.app(scope, inspected_receive, inspected_send)
         except BaseException as exc:
             recorder.exit(conn, exc)
             raise
-        else:
-            recorder.exit(conn, None)
-        finally:
-            if scope["type"] == "lifespan":
-                # Shutdown: some servers (granian) end workers without running atexit.
-                self._flush()
+        recorder.exit(conn, None)
 
     def events(self, since: int = 0) -> list[Event]:
         """Captured events still in the ring buffer, from seq `since` on."""

@@ -84,7 +84,8 @@ class Recorder:
     def _bind_hooks(self) -> None:
         # In C where built (inspector/_hooks.c), else None and the middleware does it in
         # Python: hooks(conn, receive, send) -> the receive/send the app is given;
-        # call(app, scope, receive, send) -> the whole captured call, open to exit.
+        # call(app, scope, receive, send) -> the whole captured call, open to exit (what
+        # the middleware uses; hooks are its per-message part, there for direct tests).
         capture = None if _Capture is None else _Capture(self, _SKIP_IN_SCOPE)
         self.hooks = None if capture is None else capture.hooks
         self.call = None if capture is None else capture.call

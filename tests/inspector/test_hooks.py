@@ -40,6 +40,16 @@ class Server:
         self.sent.append(message)
 
 
+class BrokenRing(RingBuffer):
+    """A ring whose every write fails, as a full disk or a bug would."""
+
+    def record(self, *args: Any) -> int | None:
+        raise OSError("disk on fire")
+
+    def append(self, record: bytes) -> int:
+        raise OSError("disk on fire")
+
+
 def hooks_for(server: Server, recorder: Recorder | None = None) -> tuple[Recorder, Any, Any]:
     recorder = recorder or Recorder()
     receive, send = recorder.hooks(7, server.receive, server.send)
@@ -141,13 +151,6 @@ async def test_send_passes_the_servers_awaitable_and_its_errors() -> None:
 
 
 async def test_failures_in_recording_never_reach_the_app() -> None:
-    class BrokenRing(RingBuffer):
-        def record(self, *args: Any) -> int | None:
-            raise OSError("disk on fire")
-
-        def append(self, record: bytes) -> int:
-            raise OSError("disk on fire")
-
     server = Server([{"type": "http.request", "body": b""}])
     recorder, receive, send = hooks_for(server, Recorder(BrokenRing()))
     assert (await receive())["type"] == "http.request"
@@ -316,13 +319,6 @@ async def test_the_c_call_records_a_scope_it_cannot_encode_through_the_slow_path
 
 
 async def test_failures_in_the_c_call_never_reach_the_app() -> None:
-    class BrokenRing(RingBuffer):
-        def record(self, *args: Any) -> int | None:
-            raise OSError("disk on fire")
-
-        def append(self, record: bytes) -> int:
-            raise OSError("disk on fire")
-
     async def app(scope: Any, receive: Any, send: Any) -> None:
         await send({"type": "http.response.start", "status": 204, "headers": []})
 
