@@ -138,7 +138,7 @@ def main(args: list[str] | None = None) -> None:
 def proxy(upstream: str, listen: str, keep_host: bool, forwarded: bool, timeout: float,
           **capture: Any) -> None:
     """Reverse-proxy UPSTREAM_URL (http://host:port) and capture what passes."""
-    from inspector.proxy import ProxyApp, parse_upstream
+    from inspector.proxy import SERVE_OPTIONS, ProxyApp, parse_upstream
     from inspector.serve import StartupError, parse_listen
 
     try:
@@ -147,10 +147,7 @@ def proxy(upstream: str, listen: str, keep_host: bool, forwarded: bool, timeout:
     except (ValueError, StartupError) as exc:
         raise click.ClickException(str(exc)) from None
     app = ProxyApp(upstream, keep_host=keep_host, forwarded=forwarded, read_timeout=timeout)
-    # The upstream's Server and Date headers pass through; uvicorn must not add its own,
-    # nor rewrite the client address from X-Forwarded-For (the proxy appends to it).
-    _serve(app, host, port, name=f"proxy {upstream}", server_header=False, date_header=False,
-           proxy_headers=False, own_process=True,
+    _serve(app, host, port, name=f"proxy {upstream}", own_process=True, **SERVE_OPTIONS,
            banner=f"asgi-inspector: proxying {{url}} -> {target}", **capture)
 
 

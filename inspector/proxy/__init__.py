@@ -5,14 +5,16 @@ whose capture then is the proxy's capture). Bodies stream both ways with backpre
 idle upstream connections are pooled; a failing upstream becomes a 502 or 504 with an
 `x-inspector-error` header, or a `ProxyError` once the response had started.
 
-Serve it with uvicorn's `server_header=False, date_header=False`: the upstream's Server
-and Date headers are passed through, and uvicorn would otherwise add a second of each.
+Serve it with uvicorn and `SERVE_OPTIONS`: the upstream's Server and Date headers are
+passed through (uvicorn would otherwise add a second of each), and responses go to the
+client in one write (`inspector.proxy.client_writes`).
 """
 
 from __future__ import annotations
 
 from .app import ProxyApp
+from .client_writes import SERVE_OPTIONS
 from .errors import ProxyError, UpstreamFailure
 from .upstream import Upstream, parse_upstream
 
-__all__ = ["ProxyApp", "ProxyError", "Upstream", "UpstreamFailure", "parse_upstream"]
+__all__ = ["SERVE_OPTIONS", "ProxyApp", "ProxyError", "Upstream", "UpstreamFailure", "parse_upstream"]

@@ -93,10 +93,10 @@ def main() -> None:
         procs.append(proxy)
         targets["asgi-inspector"] = proxy_port
         bare_port = free_port()
-        bare = ("import uvicorn; from inspector.proxy import ProxyApp; "
+        bare = ("import uvicorn; from inspector.proxy import SERVE_OPTIONS, ProxyApp; "
                 f"uvicorn.run(ProxyApp('http://127.0.0.1:{up_port}'), port={bare_port}, "
-                "log_level='warning', access_log=False, server_header=False, "
-                "date_header=False, proxy_headers=False, ws='websockets-sansio')")
+                "log_level='warning', access_log=False, ws='websockets-sansio', "
+                "**SERVE_OPTIONS)")
         procs.append(_start([sys.executable, "-c", bare], bare_port, "bare ProxyApp"))
         targets["no capture"] = bare_port
         if os.path.exists(args.mitmdump):

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import uvicorn
 
-from inspector.proxy import ProxyApp
+from inspector.proxy import SERVE_OPTIONS, ProxyApp
 from tests.conftest import wait_for
 from tests.proxy.apps import RawHandler, RawUpstream, UpstreamState, upstream_app
 
@@ -80,15 +80,13 @@ class Servers:
         return server
 
     def proxy(self, upstream: str, **options: Any) -> ServerThread:
-        """The proxy app under uvicorn, served as it should be: no Server/Date of its own,
-        and no X-Forwarded-For rewriting of the client address (proxy_headers)."""
+        """The proxy app under uvicorn, served as `asgi-inspector proxy` serves it."""
         ws = options.pop("ws", "auto")
         return self.serve_proxy(ProxyApp(upstream, **options), ws=ws)
 
     def serve_proxy(self, app: Any, **config: Any) -> ServerThread:
         """`app` (a ProxyApp, maybe wrapped) served the way `proxy` serves one."""
-        return self.serve(app, server_header=False, date_header=False, proxy_headers=False,
-                          **config)
+        return self.serve(app, **SERVE_OPTIONS, **config)
 
     def raw(self, handler: RawHandler) -> RawUpstream:
         server = RawUpstream(handler).start()

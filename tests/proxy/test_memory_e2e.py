@@ -35,10 +35,9 @@ def test_100_mib_up_and_down_with_flat_memory(upstream: ServerThread, state: Ups
                                               spawn: Callable[[str, int], Process]) -> None:
     port = free_port()
     proxy = spawn("import uvicorn\n"
-                  "from inspector.proxy import ProxyApp\n"
+                  "from inspector.proxy import SERVE_OPTIONS, ProxyApp\n"
                   f"uvicorn.run(ProxyApp({upstream.url!r}), host='127.0.0.1', port={port}, "
-                  "log_level='warning', server_header=False, date_header=False, "
-                  "proxy_headers=False)", port)
+                  "log_level='warning', **SERVE_OPTIONS)", port)
     pid = proxy.proc.pid
     with httpx.Client(base_url=proxy.url, timeout=60) as client:
         # Warm up: imports, buffers and the first connection are not what is measured.
