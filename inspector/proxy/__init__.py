@@ -1,4 +1,5 @@
-"""A reverse proxy as an ASGI app: HTTP/1.1 (httptools, else h11) and wsproto to the upstream.
+"""A reverse proxy as an ASGI app: HTTP/1.1 (httptools, else h11) and WebSocket (websockets'
+sans-I/O client) to the upstream.
 
 Serve `ProxyApp("http://127.0.0.1:8000")` with uvicorn (inside the inspector's middleware,
 whose capture then is the proxy's capture). Bodies stream both ways with backpressure;

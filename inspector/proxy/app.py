@@ -1,9 +1,10 @@
 """`ProxyApp`: the reverse proxy as an ASGI application.
 
 Served by uvicorn (wrapped in the inspector's middleware, so what it receives and sends
-is the capture), it forwards http scopes over HTTP/1.1 and websocket scopes over wsproto
-to one upstream. The only state it keeps across requests is the pool of idle upstream
-connections; everything about one request lives in the exchange object made for it.
+is the capture), it forwards http scopes over HTTP/1.1 and websocket scopes over RFC 6455
+(websockets' sans-I/O client) to one upstream. The only state it keeps across requests is
+the pool of idle upstream connections; everything about one request lives in the
+exchange object made for it.
 """
 
 from __future__ import annotations

@@ -1,10 +1,11 @@
-"""The WebSocket hop: one ASGI websocket session relayed to the upstream over wsproto.
+"""The WebSocket hop: one ASGI websocket session relayed to the upstream.
 
 The client is accepted only once the upstream has accepted, with the subprotocol the
 upstream chose; a refusal is passed on as a refusal. Then two coroutines pump messages,
 one each way, and the closing handshake runs on each hop: the side that closes first has
 its code and reason passed to the other. Each hop answers its own pings (uvicorn the
-client's, this module the upstream's).
+client's, websockets' `ClientProtocol` the upstream's). What is sent where is decided in
+`ws_translate`; this module moves the bytes.
 """
 
 from __future__ import annotations
@@ -12,36 +13,28 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-import h11
-from wsproto import ConnectionType, WSConnection
-from wsproto.connection import ConnectionState
-from wsproto.events import (
-    AcceptConnection,
-    BytesMessage,
-    CloseConnection,
-    Ping,
-    RejectConnection,
-    RejectData,
-    TextMessage,
-)
-from wsproto.utilities import ProtocolError
+from websockets.exceptions import InvalidStatus, ProtocolError
+from websockets.http11 import Response
+from websockets.protocol import OPEN
 
 from .errors import BAD_GATEWAY, GATEWAY_TIMEOUT, ProxyError, UpstreamFailure
 from .http import Receive, Scope, Send, within
-from .http_translate import error_messages
+from .http_translate import UnsendableRequest, error_messages
 from .pool import READ_SIZE, open_stream
 from .upstream import Upstream
 from .ws_translate import (
     ABNORMAL,
     BAD_GATEWAY_CLOSE,
+    INVALID_DATA,
     MessageAssembler,
     accept_message,
-    client_event,
+    client_close,
     close_message,
     close_reason,
-    denial_body,
-    denial_start,
+    denial_messages,
     handshake_request,
+    is_data,
+    upstream_protocol,
 )
 
 __all__ = ["WebSocketSession", "CLOSE_TIMEOUT"]
@@ -65,7 +58,8 @@ class WebSocketSession:
         self.forwarded = forwarded
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
-        self.ws = WSConnection(ConnectionType.CLIENT)
+        self.protocol = upstream_protocol(scope)
+        self.early: list[Any] = []     # frames that came in with the handshake response
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
         self.client_closed = False     # the client left, or was sent websocket.close
@@ -86,7 +80,7 @@ class WebSocketSession:
                 return
             if accepted is None:
                 return
-            if await self._send_client(accept_message(accepted)):
+            if await self._send_client(accept_message(accepted, self.protocol.subprotocol)):
                 await self._relay()
         finally:
             if self.writer is not None:
@@ -95,26 +89,43 @@ class WebSocketSession:
                 else:
                     self.writer.transport.abort()
 
-    async def _handshake(self) -> AcceptConnection | None:
+    async def _handshake(self) -> Response | None:
         """Send the upgrade request; return the upstream's acceptance, or refuse the client."""
-        request = handshake_request(self.scope, self.upstream, keep_host=self.keep_host,
-                                    forwarded=self.forwarded)
         try:
-            data = self.ws.send(request)
-        except (ProtocolError, h11.LocalProtocolError) as exc:
-            # The server in front may accept headers that h11 (inside wsproto) does not.
+            data = handshake_request(self.scope, self.upstream, self.protocol.key,
+                                     keep_host=self.keep_host, forwarded=self.forwarded)
+        except UnsendableRequest as exc:
+            # The server in front may accept what HTTP/1.1 does not (httptools is lenient).
             raise UpstreamFailure(BAD_GATEWAY, "unsendable request",
                                   f"the handshake cannot be forwarded to upstream "
                                   f"{self.upstream.address}: {exc}") from None
         await self._write_or_fail(data)
         while True:
-            for event in self.ws.events():
-                if isinstance(event, AcceptConnection):
-                    return event
-                if isinstance(event, RejectConnection):
-                    await self._refuse(event)
+            events = self.protocol.events_received()
+            failure = self.protocol.handshake_exc
+            if events:
+                response = events[0]
+                assert isinstance(response, Response), "the handshake's answer comes first"
+                if failure is None:
+                    self.early = events[1:]
+                    return response
+                if isinstance(failure, InvalidStatus):
+                    await self._refuse(response)
                     return None
+            if failure is not None:
+                raise self._handshake_failure(failure)
             await self._read_handshake()
+
+    def _handshake_failure(self, exc: Exception) -> UpstreamFailure:
+        address = self.upstream.address
+        if isinstance(exc.__cause__, EOFError):
+            return UpstreamFailure(BAD_GATEWAY, "connection closed",
+                                   f"upstream {address} closed the connection during the "
+                                   "WebSocket handshake")
+        why = f"{exc}: {exc.__cause__}" if exc.__cause__ is not None else str(exc)
+        return UpstreamFailure(BAD_GATEWAY, "malformed response",
+                               f"upstream {address} sent an invalid WebSocket handshake "
+                               f"response: {why}")
 
     async def _read_handshake(self) -> None:
         assert self.reader is not None
@@ -129,40 +140,20 @@ class WebSocketSession:
             raise UpstreamFailure(BAD_GATEWAY, "connection reset",
                                   f"upstream {address} reset the connection "
                                   f"({exc.strerror or exc})") from None
-        try:
-            self.ws.receive_data(data or None)
-        except ProtocolError as exc:
-            if not data:
-                raise UpstreamFailure(BAD_GATEWAY, "connection closed",
-                                      f"upstream {address} closed the connection during the "
-                                      "WebSocket handshake") from None
-            raise UpstreamFailure(BAD_GATEWAY, "malformed response",
-                                  f"upstream {address} sent an invalid WebSocket handshake "
-                                  f"response: {exc}") from None
+        if data:
+            self.protocol.receive_data(data)
+        else:
+            self.protocol.receive_eof()
 
-    async def _refuse(self, event: RejectConnection) -> None:
+    async def _refuse(self, response: Response) -> None:
         """Pass the upstream's refusal on: as an HTTP response if the server can send one."""
         if DENIAL not in self.scope.get("extensions", {}):
             await self._send_client({"type": "websocket.close", "code": 1000,
                                      "reason": close_reason(
-                                         f"upstream refused with {event.status_code}")})
+                                         f"upstream refused with {response.status_code}")})
             return
-        await self._send_client(denial_start(event))
-        if not event.has_body:
-            await self._send_client({"type": "websocket.http.response.body", "body": b"",
-                                     "more_body": False})
-            return
-        while True:
-            for data_event in self.ws.events():
-                if isinstance(data_event, RejectData):
-                    await self._send_client(denial_body(data_event))
-                    if data_event.body_finished:
-                        return
-            try:
-                await self._read_handshake()
-            except UpstreamFailure as failure:
-                raise ProxyError(f"{failure}: the refusal passed to the client was cut "
-                                 "short") from None
+        for message in denial_messages(response):
+            await self._send_client(message)
 
     async def _refuse_failure(self, failure: UpstreamFailure) -> None:
         """Refuse the client because the upstream failed: 502/504 if the server allows."""
@@ -193,67 +184,95 @@ class WebSocketSession:
 
     async def _upstream_to_client(self) -> None:
         assert self.reader is not None
+        protocol = self.protocol
         assembler = MessageAssembler()
+        events, self.early = self.early, []
         while True:
-            # Events first: frames that came in with the handshake response wait in wsproto.
-            for event in self.ws.events():
-                if isinstance(event, (TextMessage, BytesMessage)):
-                    message = assembler.feed(event)
-                    if message is not None and not self.client_closed:
-                        await self._send_client(message)
-                elif isinstance(event, Ping):
-                    if self.ws.state is ConnectionState.OPEN:
-                        await self._write(self.ws.send(event.response()))
-                elif isinstance(event, CloseConnection):
-                    await self._upstream_closed(event)
+            for frame in events:
+                if not is_data(frame):
+                    continue     # pings are answered by the protocol; the close is below
+                try:
+                    message = assembler.feed(frame)
+                except UnicodeDecodeError as exc:
+                    protocol.fail(INVALID_DATA, "invalid UTF-8 in a text message")
+                    await self._write_pending()
+                    await self._upstream_closed(BAD_GATEWAY_CLOSE,
+                                                f"invalid frame from upstream: {exc.reason}")
                     return
+                if message is not None and not self.client_closed:
+                    await self._send_client(message)
+            await self._write_pending()    # pongs, the answer to a close, a failure's close
+            if protocol.close_rcvd is not None:
+                await self._upstream_closed(protocol.close_rcvd.code, protocol.close_rcvd.reason)
+                return
+            failure = protocol.parser_exc
+            if failure is not None:
+                if isinstance(failure, EOFError):
+                    await self._upstream_closed(ABNORMAL)
+                else:   # the protocol has sent the upstream a close with the right code
+                    await self._upstream_closed(BAD_GATEWAY_CLOSE,
+                                                f"invalid frame from upstream: {failure}")
+                return
             try:
                 data = await self.reader.read(READ_SIZE)
             except OSError:
                 data = b""
-            self.ws.receive_data(data or None)
+            if data:
+                protocol.receive_data(data)
+            else:
+                protocol.receive_eof()
+            events = protocol.events_received()
 
-    async def _upstream_closed(self, event: CloseConnection) -> None:
-        """Finish the upstream's closing handshake and tell the client, once."""
+    async def _upstream_closed(self, code: int, reason: str = "") -> None:
+        """The upstream hop is closed (or failed): tell the client, once."""
         self.upstream_closed = True
-        to_client = close_message(event)
-        if self.ws.state is ConnectionState.REMOTE_CLOSING:
-            await self._write(self.ws.send(event.response()))
-        elif self.ws.state is ConnectionState.OPEN:
-            # wsproto could not parse what the upstream sent (it reports that as a close
-            # with the code to send back): close upstream with it, tell the client 1014.
-            await self._write(self.ws.send(CloseConnection(code=event.code)))
-            to_client = {"type": "websocket.close", "code": BAD_GATEWAY_CLOSE,
-                         "reason": close_reason(f"invalid frame from upstream: {event.reason}")}
         if not self.client_closed:
             self.client_closed = True
-            await self._send_client(to_client)
+            await self._send_client(close_message(code, reason))
 
     async def _client_to_upstream(self) -> None:
+        protocol = self.protocol
         while True:
             message = await self.receive()
-            event = client_event(message)
-            if isinstance(event, CloseConnection):
+            kind = message["type"]
+            if kind == "websocket.receive":
+                if protocol.state is OPEN:
+                    data = message.get("bytes")
+                    if data is not None:
+                        protocol.send_binary(data)
+                    else:
+                        protocol.send_text(str(message.get("text") or "").encode("utf-8"))
+                    await self._write_pending()
+            elif kind == "websocket.disconnect":
                 self.client_closed = True
                 if self.upstream_closed:
                     return
-                if event.code == ABNORMAL:
+                close = client_close(message)
+                if close.code == ABNORMAL:
                     assert self.writer is not None
                     self.writer.transport.abort()
-                elif self.ws.state is ConnectionState.OPEN:
-                    await self._write(self.ws.send(event))
+                elif protocol.state is OPEN:
+                    try:
+                        protocol.send_close(close.code, close.reason)
+                    except ProtocolError:   # a code the wire may not carry
+                        protocol.send_close()
+                    await self._write_pending()
                 return
-            if event is not None and self.ws.state is ConnectionState.OPEN:
-                await self._write(self.ws.send(event))
 
-    async def _write(self, data: bytes) -> None:
-        """Write upstream; a failure shows up as EOF on the reading side."""
+    async def _write_pending(self) -> None:
+        """Write what the protocol has for the upstream; a failure shows up as EOF on the
+        reading side."""
         assert self.writer is not None
+        writer = self.writer
         try:
-            self.writer.write(data)
-            await self.writer.drain()
+            for data in self.protocol.data_to_send():
+                if data:
+                    writer.write(data)
+                elif writer.can_write_eof():
+                    writer.write_eof()
+            await writer.drain()
         except OSError:
-            self.writer.transport.abort()
+            writer.transport.abort()
 
     async def _write_or_fail(self, data: bytes) -> None:
         assert self.writer is not None

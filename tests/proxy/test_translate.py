@@ -1,4 +1,4 @@
-"""The proxy's pure parts, driven with scopes, bytes, wsproto events and lists: no sockets."""
+"""The proxy's pure parts, driven with scopes, bytes, frames and lists: no sockets."""
 
 from __future__ import annotations
 
@@ -6,14 +6,9 @@ from typing import Any
 
 import h11
 import pytest
-from wsproto.events import (
-    AcceptConnection,
-    BytesMessage,
-    CloseConnection,
-    RejectConnection,
-    RejectData,
-    TextMessage,
-)
+from websockets.datastructures import Headers as WsHeaders
+from websockets.frames import Frame, Opcode
+from websockets.http11 import Response
 
 from inspector.proxy import Upstream, UpstreamFailure, parse_upstream
 from inspector.proxy.headers import (
@@ -33,14 +28,15 @@ from inspector.proxy.http_translate import (
 )
 from inspector.proxy.parse import Data, response_parser
 from inspector.proxy.ws_translate import (
+    ClientClose,
     MessageAssembler,
     accept_message,
-    client_event,
+    client_close,
     close_message,
     close_reason,
-    denial_body,
-    denial_start,
+    denial_messages,
     handshake_request,
+    upstream_protocol,
 )
 
 UP = Upstream("10.0.0.5", 8000)
@@ -299,65 +295,99 @@ def test_error_messages_say_what_happened() -> None:
 
 # WebSocket
 
-def ws_scope(**extra: Any) -> dict[str, Any]:
+def ws_scope(headers: tuple[tuple[bytes, bytes], ...] = (), **extra: Any) -> dict[str, Any]:
+    extra.setdefault("subprotocols", ["a", "b"])
     return scope([(b"host", b"front:1"), (b"connection", b"Upgrade"),
                   (b"upgrade", b"websocket"), (b"sec-websocket-key", b"k"),
                   (b"sec-websocket-version", b"13"), (b"sec-websocket-protocol", b"a, b"),
                   (b"sec-websocket-extensions", b"permessage-deflate"),
-                  (b"cookie", b"s=1"), (b"origin", b"http://front:1")],
-                 type="websocket", scheme="ws", subprotocols=["a", "b"], **extra)
+                  (b"cookie", b"s=1"), (b"origin", b"http://front:1"), *headers],
+                 type="websocket", scheme="ws", **extra)
 
 
 def test_handshake_request_offers_subprotocols_and_passes_headers() -> None:
-    request = handshake_request(ws_scope(), UP, forwarded=True)
-    assert request.host == "10.0.0.5:8000" and request.target == "/a%20b?x=1"
-    assert request.subprotocols == ["a", "b"] and not request.extensions
-    assert request.extra_headers == [(b"cookie", b"s=1"), (b"origin", b"http://front:1"),
-                                     (b"x-forwarded-for", b"192.0.2.7"),
-                                     (b"x-forwarded-proto", b"http"),
-                                     (b"x-forwarded-host", b"front:1")]
+    request = handshake_request(ws_scope(), UP, "a2V5a2V5a2V5a2V5a2V5a2V5", forwarded=True)
+    assert request == (
+        b"GET /a%20b?x=1 HTTP/1.1\r\n"
+        b"host: 10.0.0.5:8000\r\n"
+        b"cookie: s=1\r\norigin: http://front:1\r\n"
+        b"x-forwarded-for: 192.0.2.7\r\nx-forwarded-proto: http\r\n"
+        b"x-forwarded-host: front:1\r\n"
+        b"upgrade: websocket\r\nconnection: Upgrade\r\n"
+        b"sec-websocket-key: a2V5a2V5a2V5a2V5a2V5a2V5\r\nsec-websocket-version: 13\r\n"
+        b"sec-websocket-protocol: a, b\r\n\r\n")   # no extensions: compression is per hop
+    plain = handshake_request(ws_scope(subprotocols=[]), UP, "k")
+    assert b"sec-websocket-protocol" not in plain
+
+
+def test_handshake_request_unsendable_says_why() -> None:
+    with pytest.raises(UnsendableRequest, match="Illegal header value"):
+        handshake_request(ws_scope(headers=((b"x-bad", b"a\x00b"),)), UP, "k")
+
+
+def test_upstream_protocol_checks_the_upstreams_choice_of_subprotocol() -> None:
+    protocol = upstream_protocol(ws_scope())
+    handshake_request(ws_scope(), UP, protocol.key)
+    from websockets.utils import accept_key
+    protocol.receive_data(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                          b"Connection: Upgrade\r\nSec-WebSocket-Accept: "
+                          + accept_key(protocol.key).encode() + b"\r\n"
+                          b"Sec-WebSocket-Protocol: c\r\n\r\n")
+    assert protocol.handshake_exc is not None and "c" in str(protocol.handshake_exc)
+
+
+def response(status: int, headers: list[tuple[str, str]], body: bytes = b"") -> Response:
+    return Response(status, "", WsHeaders(headers), body)
 
 
 def test_accept_and_denial_messages() -> None:
-    accept = accept_message(AcceptConnection(subprotocol="b", extra_headers=[
-        (b"set-cookie", b"t=2"), (b"date", b"x"), (b"server", b"uvicorn")]))
-    assert accept == {"type": "websocket.accept", "subprotocol": "b",
-                      "headers": [(b"set-cookie", b"t=2")]}
-    start = denial_start(RejectConnection(status_code=403, headers=[
-        (b"content-length", b"7"), (b"x-why", b"test"), (b"connection", b"close")],
-        has_body=True))
-    assert start == {"type": "websocket.http.response.start", "status": 403,
-                     "headers": [(b"x-why", b"test")]}
-    assert denial_body(RejectData(data=b"go", body_finished=False)) == {
-        "type": "websocket.http.response.body", "body": b"go", "more_body": True}
+    accepted = response(101, [("Upgrade", "websocket"), ("Connection", "Upgrade"),
+                              ("Sec-WebSocket-Accept", "x"), ("Sec-WebSocket-Protocol", "b"),
+                              ("Set-Cookie", "t=2"), ("X-Opaque", "caf\xe9"), ("Date", "x"),
+                              ("Server", "uvicorn")])
+    assert accept_message(accepted, "b") == {
+        "type": "websocket.accept", "subprotocol": "b",
+        "headers": [(b"set-cookie", b"t=2"), (b"x-opaque", b"caf\xe9")]}
+    refused = response(403, [("Content-Length", "2"), ("X-Why", "test"),
+                             ("Connection", "close")], b"no")
+    assert denial_messages(refused) == [
+        {"type": "websocket.http.response.start", "status": 403,
+         "headers": [(b"x-why", b"test")]},
+        {"type": "websocket.http.response.body", "body": b"no", "more_body": False}]
 
 
-def test_client_events() -> None:
-    assert client_event({"type": "websocket.receive", "text": "hi"}) == TextMessage(data="hi")
-    assert client_event({"type": "websocket.receive", "bytes": b"\x00", "text": None}) == \
-        BytesMessage(data=b"\x00")
-    assert client_event({"type": "websocket.disconnect", "code": 4002, "reason": "done"}) == \
-        CloseConnection(code=4002, reason="done")
-    assert client_event({"type": "websocket.disconnect", "code": 1005, "reason": "x"}) == \
-        CloseConnection(code=1005)
-    assert client_event({"type": "websocket.connect"}) is None
+def test_client_close() -> None:
+    assert client_close({"type": "websocket.disconnect", "code": 4002, "reason": "done"}) == \
+        ClientClose(4002, "done")
+    assert client_close({"type": "websocket.disconnect", "code": 1005, "reason": "x"}) == \
+        ClientClose(None)
+    assert client_close({"type": "websocket.disconnect", "code": 1006}) == ClientClose(1006)
+    assert client_close({"type": "websocket.disconnect", "code": 1000,
+                         "reason": "é" * 100}).reason == close_reason("é" * 100)
 
 
 def test_close_messages_map_codes_a_frame_cannot_carry() -> None:
-    assert close_message(CloseConnection(code=4001, reason="bye")) == {
-        "type": "websocket.close", "code": 4001, "reason": "bye"}
-    assert close_message(CloseConnection(code=1005))["code"] == 1000
-    lost = close_message(CloseConnection(code=1006))
+    assert close_message(4001, "bye") == {"type": "websocket.close", "code": 4001,
+                                          "reason": "bye"}
+    assert close_message(1005)["code"] == 1000
+    lost = close_message(1006)
     assert lost["code"] == 1014 and "upstream" in lost["reason"]
     assert len(close_reason("é" * 100).encode()) <= 123
 
 
 def test_message_assembler_joins_fragments() -> None:
     joiner = MessageAssembler()
-    assert joiner.feed(TextMessage(data="he", message_finished=False)) is None
-    assert joiner.feed(TextMessage(data="llo")) == {"type": "websocket.send", "text": "hello"}
-    assert joiner.feed(BytesMessage(data=b"\x01")) == {"type": "websocket.send",
-                                                       "bytes": b"\x01"}
+    assert joiner.feed(Frame(Opcode.TEXT, b"h\xc3", fin=False)) is None
+    assert joiner.feed(Frame(Opcode.CONT, b"\xa9", fin=False)) is None
+    assert joiner.feed(Frame(Opcode.CONT, b"llo")) == {"type": "websocket.send",
+                                                      "text": "h\u00e9llo"}
+    assert joiner.feed(Frame(Opcode.BINARY, b"\x01")) == {"type": "websocket.send",
+                                                          "bytes": b"\x01"}
+    assert joiner.feed(Frame(Opcode.BINARY, b"\x02", fin=False)) is None
+    assert joiner.feed(Frame(Opcode.CONT, b"\x03")) == {"type": "websocket.send",
+                                                        "bytes": b"\x02\x03"}
+    with pytest.raises(UnicodeDecodeError):
+        joiner.feed(Frame(Opcode.TEXT, b"\xff"))
 
 
 def test_proxy_app_rejects_bad_settings() -> None:

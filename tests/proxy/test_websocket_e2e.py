@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
 import json
 
 import pytest
@@ -134,28 +136,94 @@ async def test_pings_answered_on_each_hop(servers: Servers, state: UpstreamState
     assert all(m["type"] in ("websocket.accept", "websocket.send") for m in recorder.sent)
 
 
-async def test_upstream_vanishing_closes_client_with_1014(servers: Servers) -> None:
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        import base64
-        import hashlib
-        head = (await reader.readuntil(b"\r\n\r\n")).decode()
-        key = next(line.split(":", 1)[1].strip() for line in head.split("\r\n")
-                   if line.lower().startswith("sec-websocket-key"))
+async def upgrade(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                  accept: str | None = None, then: bytes = b"") -> None:
+    """Answer a WebSocket handshake by hand (a raw upstream), then write `then`."""
+    head = (await reader.readuntil(b"\r\n\r\n")).decode()
+    key = next(line.split(":", 1)[1].strip() for line in head.split("\r\n")
+               if line.lower().startswith("sec-websocket-key"))
+    if accept is None:
         accept = base64.b64encode(hashlib.sha1(
             (key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode()).digest()).decode()
-        writer.write(("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-                      f"Connection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n").encode()
-                     + b"\x81\x02hi")   # one text frame, then the connection drops
-        await writer.drain()
+    writer.write(("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                  f"Connection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n").encode()
+                 + then)
+    await writer.drain()
 
-    raw = servers.raw(handle)
-    proxy = servers.proxy(raw.url)
+
+async def test_upstream_vanishing_closes_client_with_1014(servers: Servers) -> None:
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await upgrade(reader, writer, then=b"\x81\x02hi")  # a text frame; then it drops
+
+    proxy = servers.proxy(servers.raw(handle).url)
     async with connect(ws_url(proxy, "/x")) as ws:
         assert await ws.recv() == "hi"
         with pytest.raises(ConnectionClosed):
             await ws.recv()
     assert ws.close_code == 1014
     assert ws.close_reason == "upstream connection lost"
+
+
+async def test_fragmented_upstream_message_reaches_client_whole(servers: Servers) -> None:
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await upgrade(reader, writer, then=b"\x01\x02he")
+        await asyncio.sleep(0.05)                 # the rest in a later read
+        writer.write(b"\x89\x00" + b"\x80\x03llo" + b"\x02\x01\x01\x80\x01\x02")
+        await writer.drain()
+        await reader.read()
+
+    proxy = servers.proxy(servers.raw(handle).url)
+    async with connect(ws_url(proxy, "/x")) as ws:
+        assert await ws.recv() == "hello"          # the ping between was answered upstream
+        assert await ws.recv() == b"\x01\x02"
+
+
+@pytest.mark.parametrize("frame, upstream_code", [
+    (b"\x81\x02\xff\xfe", 1007),                 # a text message that is not UTF-8
+    (b"\x81\x82abcd\x01\x02", 1002),             # a masked frame from a server
+])
+async def test_invalid_upstream_frame_closes_both_hops(servers: Servers, frame: bytes,
+                                                       upstream_code: int) -> None:
+    got: list[bytes] = []
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await upgrade(reader, writer, then=frame)
+        got.append(await reader.read(2 + 2 + 125 + 4))   # the proxy's close frame
+
+    proxy = servers.proxy(servers.raw(handle).url)
+    async with connect(ws_url(proxy, "/x")) as ws:
+        with pytest.raises(ConnectionClosed):
+            await ws.recv()
+    assert ws.close_code == 1014
+    assert ws.close_reason.startswith("invalid frame from upstream")
+    await asyncio.to_thread(wait_for, lambda: got, 5, "the upstream got a close frame")
+    close = got[0]
+    assert close[0] == 0x88 and close[1] & 0x80      # a masked close frame, from a client
+    mask, payload = close[2:6], close[6:]
+    code = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))[:2]
+    assert int.from_bytes(code, "big") == upstream_code
+
+
+@pytest.mark.parametrize("answer, says", [
+    ("wrong-accept-key", "sent an invalid WebSocket handshake response"),
+    (None, "closed the connection during the WebSocket handshake"),
+])
+async def test_broken_handshake_answer_is_502(servers: Servers, answer: str | None,
+                                              says: str) -> None:
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if answer is None:
+            await reader.readuntil(b"\r\n\r\n")
+            writer.close()
+            return
+        await upgrade(reader, writer, accept=answer)
+        await reader.read()
+
+    proxy = servers.proxy(servers.raw(handle).url)
+    with pytest.raises(InvalidStatus) as info:
+        async with connect(ws_url(proxy, "/ws")):
+            pass
+    assert info.value.response.status_code == 502
+    assert says.encode() in info.value.response.body
 
 
 async def test_upstream_silent_on_handshake_is_504(servers: Servers) -> None:
