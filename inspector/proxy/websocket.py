@@ -195,13 +195,15 @@ class WebSocketSession:
                     message = assembler.feed(frame)
                 except UnicodeDecodeError as exc:
                     protocol.fail(INVALID_DATA, "invalid UTF-8 in a text message")
-                    await self._write_pending()
+                    await self._write(protocol.data_to_send())
                     await self._upstream_closed(BAD_GATEWAY_CLOSE,
                                                 f"invalid frame from upstream: {exc.reason}")
                     return
                 if message is not None and not self.client_closed:
                     await self._send_client(message)
-            await self._write_pending()    # pongs, the answer to a close, a failure's close
+            pending = protocol.data_to_send()    # pongs, the answer to a close
+            if pending:
+                await self._write(pending)
             if protocol.close_rcvd is not None:
                 await self._upstream_closed(protocol.close_rcvd.code, protocol.close_rcvd.reason)
                 return
@@ -242,7 +244,7 @@ class WebSocketSession:
                         protocol.send_binary(data)
                     else:
                         protocol.send_text(str(message.get("text") or "").encode("utf-8"))
-                    await self._write_pending()
+                    await self._write(protocol.data_to_send())
             elif kind == "websocket.disconnect":
                 self.client_closed = True
                 if self.upstream_closed:
@@ -256,21 +258,24 @@ class WebSocketSession:
                         protocol.send_close(close.code, close.reason)
                     except ProtocolError:   # a code the wire may not carry
                         protocol.send_close()
-                    await self._write_pending()
+                    await self._write(protocol.data_to_send())
                 return
 
-    async def _write_pending(self) -> None:
-        """Write what the protocol has for the upstream; a failure shows up as EOF on the
-        reading side."""
+    async def _write(self, pending: list[bytes]) -> None:
+        """Write what the protocol had for the upstream (b"": end of stream); a failure
+        shows up as EOF on the reading side."""
         assert self.writer is not None
         writer = self.writer
         try:
-            for data in self.protocol.data_to_send():
+            for data in pending:
                 if data:
                     writer.write(data)
                 elif writer.can_write_eof():
                     writer.write_eof()
-            await writer.drain()
+            # The socket took it all (the usual case) unless bytes wait in the transport;
+            # only then can the writer be paused, and only then is drain() worth its call.
+            if writer.transport.get_write_buffer_size():
+                await writer.drain()
         except OSError:
             writer.transport.abort()
 

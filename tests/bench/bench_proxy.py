@@ -5,10 +5,15 @@
 One upstream (uvicorn + Starlette hello, httptools + uvloop when installed). Each round
 runs wrk (-t1 -c32, keep-alive) against: the upstream directly, `asgi-inspector proxy`
 (headless, lines to /dev/null), the bare `ProxyApp` under uvicorn without capture (what the
-proxy costs on its own) and `mitmdump --mode reverse:URL -q`, alternating; then a
-WebSocket echo client (4 connections, one message in flight each) against each.
+proxy costs on its own) and `mitmdump --mode reverse:URL -q`, alternating; then
+WebSocket echo (4 connections, one 64-byte text message in flight each) against each,
+driven twice: by picows (Cython; like wrk for HTTP, a client that costs 6 µs a message,
+so that the proxies are measured rather than the client) and by the pure-Python
+`websockets` client (33 µs a message: on 2 cores it is most of what is measured).
 Medians of the rounds, ratios against direct. Last, the proxy's resident memory after
 100,000 requests against its ring buffer's byte cap.
+
+picows: `pip install -e ".[bench]"`.
 
 mitmproxy pins its own h11/wsproto: install it in its own venv
 (`python -m venv /tmp/mitm-venv && /tmp/mitm-venv/bin/pip install mitmproxy`).
@@ -24,6 +29,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from tests.bench.bench_middleware import ROOT, _wrk
 from tests.conftest import free_port
@@ -54,6 +60,41 @@ def _rss_mib(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return float("nan")
+
+
+async def _picows_echo_rate(port: int, seconds: float, connections: int = 4) -> float:
+    """Echoed messages per second, each connection keeping one message in flight."""
+    from picows import WSListener, WSMsgType, ws_connect
+
+    message = b"x" * 64
+    stop = time.monotonic() + seconds
+    count = 0
+
+    class Echo(WSListener):  # type: ignore[misc]
+        def __init__(self) -> None:
+            self.done = asyncio.get_running_loop().create_future()
+
+        def on_ws_frame(self, transport: Any, frame: Any) -> None:
+            nonlocal count
+            if frame.msg_type != WSMsgType.TEXT:
+                return
+            count += 1
+            if time.monotonic() < stop:
+                transport.send(WSMsgType.TEXT, message)
+            elif not self.done.done():
+                self.done.set_result(None)
+
+    clients = [await ws_connect(Echo, f"ws://127.0.0.1:{port}/ws")
+               for _ in range(connections)]
+    start = time.monotonic()
+    stop = start + seconds
+    for transport, _ in clients:
+        transport.send(WSMsgType.TEXT, message)
+    await asyncio.gather(*(listener.done for _, listener in clients))
+    elapsed = time.monotonic() - start
+    for transport, _ in clients:
+        transport.disconnect()
+    return count / elapsed
 
 
 async def _ws_echo_rate(port: int, seconds: float, connections: int = 4) -> float:
@@ -106,29 +147,38 @@ def main() -> None:
         else:
             print(f"(no mitmdump at {args.mitmdump}: comparing with direct only)")
 
+        try:
+            import picows  # noqa: F401
+            clients = {"picows": _picows_echo_rate, "websockets": _ws_echo_rate}
+        except ImportError:
+            print("(no picows: WebSocket echo with the websockets client only; "
+                  "pip install -e '.[bench]')")
+            clients = {"websockets": _ws_echo_rate}
         http: dict[str, list[tuple[float, float]]] = {name: [] for name in targets}
-        ws: dict[str, list[float]] = {name: [] for name in targets}
+        ws = {(client, name): [] for client in clients for name in targets}
         for port in targets.values():
             _wrk(port, "/", 1, None, pin=False)
         for _ in range(args.rounds):
             for name, port in targets.items():
                 http[name].append(_wrk(port, "/", args.duration, None, pin=False))
-            for name, port in targets.items():
-                ws[name].append(asyncio.run(_ws_echo_rate(port, args.duration)))
+            for client, rate in clients.items():
+                for name, port in targets.items():
+                    ws[client, name].append(asyncio.run(rate(port, args.duration)))
 
         direct_rps = statistics.median(r for r, _ in http["direct"])
-        direct_ws = statistics.median(ws["direct"])
         print(f"## HTTP keep-alive, wrk -t1 -c32, {args.duration:g} s x {args.rounds} rounds; medians")
         print(f"{'target':16} {'req/s':>8} {'x direct':>9} {'p99 ms':>8}")
         for name, samples in http.items():
             rps = statistics.median(r for r, _ in samples)
             p99 = statistics.median(p for _, p in samples)
             print(f"{name:16} {rps:>8.0f} {rps / direct_rps:>9.3f} {p99:>8.2f}")
-        print("\n## WebSocket echo, 4 connections, 64-byte text; medians")
-        print(f"{'target':16} {'msg/s':>8} {'x direct':>9}")
-        for name, samples in ws.items():
-            rate = statistics.median(samples)
-            print(f"{name:16} {rate:>8.0f} {rate / direct_ws:>9.3f}")
+        for client in clients:
+            print(f"\n## WebSocket echo, {client} client, 4 connections, 64-byte text; medians")
+            print(f"{'target':16} {'msg/s':>8} {'x direct':>9} {'x mitmproxy':>12}")
+            rates = {name: statistics.median(ws[client, name]) for name in targets}
+            for name, rate in rates.items():
+                vs_mitm = f"{rate / rates['mitmproxy']:>12.2f}" if "mitmproxy" in rates else ""
+                print(f"{name:16} {rate:>8.0f} {rate / rates['direct']:>9.3f} {vs_mitm}")
 
         before = _rss_mib(proxy.pid)
         done = 0
