@@ -579,6 +579,42 @@ decode(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     return events;
 }
 
+/* header_pairs(value) -> list | None
+ *   A new list of the same pairs when `value` is a list or tuple of exact (bytes, bytes)
+ *   tuples, as servers send headers and the reader above makes them; None for anything
+ *   else, which `flow_state.as_headers` reads the slow way. Why: the fold reads the
+ *   request's and the response's headers of every flow, and checking each pair in Python
+ *   cost more than the rest of the scope did.
+ */
+static PyObject *
+header_pairs(PyObject *module, PyObject *value)
+{
+    PyObject **items;
+    Py_ssize_t n;
+    if (PyList_CheckExact(value)) {
+        items = ((PyListObject *)value)->ob_item;
+        n = PyList_GET_SIZE(value);
+    } else if (PyTuple_CheckExact(value)) {
+        items = ((PyTupleObject *)value)->ob_item;
+        n = PyTuple_GET_SIZE(value);
+    } else {
+        Py_RETURN_NONE;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *pair = items[i];
+        if (!PyTuple_CheckExact(pair) || PyTuple_GET_SIZE(pair) != 2 ||
+            !PyBytes_CheckExact(PyTuple_GET_ITEM(pair, 0)) ||
+            !PyBytes_CheckExact(PyTuple_GET_ITEM(pair, 1)))
+            Py_RETURN_NONE;
+    }
+    PyObject *pairs = PyList_New(n);
+    if (pairs == NULL)
+        return NULL;
+    for (Py_ssize_t i = 0; i < n; i++)
+        PyList_SET_ITEM(pairs, i, Py_NewRef(items[i]));
+    return pairs;
+}
+
 /* ------------------------------------------------------------------ the ring
  *
  * Records live back to back in one arena of max_bytes (allocated on first use, so the
@@ -848,6 +884,8 @@ static PyMethodDef methods[] = {
      "encode(conn, kind, t0, message, limit, skip) -> bytes | None"},
     {"decode", (PyCFunction)(void (*)(void))decode, METH_FASTCALL,
      "decode(first_seq, records, event_type, slow, clean_exit) -> [event_type]"},
+    {"header_pairs", (PyCFunction)header_pairs, METH_O,
+     "header_pairs(value) -> list | None: a copy of a list or tuple of (bytes, bytes) tuples"},
     {NULL, NULL, 0, NULL},
 };
 
