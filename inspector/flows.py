@@ -118,9 +118,12 @@ class FlowFolder:
     def _open(self, event: Event, source: str, conns: dict[int, Conn]) -> Conn | None:
         key = (source, event.conn)
         # A conn id seen again (a restarted process in the same capture) is a new flow.
-        conns.pop(event.conn, None)
-        self.flows.pop(key, None)
-        self._ignored.discard(key)
+        # (`flows` and `conns` gain and lose a connection together: one test, not two pops.)
+        if event.conn in conns:
+            del conns[event.conn]
+            self.flows.pop(key, None)
+        if self._ignored:
+            self._ignored.discard(key)
         msg = event.message
         t = msg.get("type") if type(msg) is dict else None
         tables = TABLES.get(t) if type(t) is str else None
