@@ -14,6 +14,9 @@
  *   limit: a top-level str/bytes value longer than this answers None (the caller cuts it);
  *          negative: no limit
  *   skip: a tuple of top-level keys left out of a dict message (the scope's app, state...)
+ *
+ * decode(first_seq, records, event_type, slow, clean_exit) reads a batch of records back
+ * into events (see "the reader" below).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -328,6 +331,290 @@ encode(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     return result;
 }
 
+/* ------------------------------------------------------------------ the reader
+ *
+ * decode(first_seq, records, event_type, slow, clean_exit) -> [event_type]
+ *   The events of consecutive records, as `events.decode_record` makes them, one call for
+ *   a whole batch (every reader of the ring decodes batches: the headless printer, the
+ *   dashboard, the publisher, the capture writer).
+ *
+ * Why: marshal.loads spent most of its time making objects the batch makes again and
+ * again (the scope's keys, "http.response.start", b"content-type", "127.0.0.1"), and
+ * one Python call per record cost as much again. This reader covers what the encoders
+ * write (None, bool, int32, float, str, bytes, tuple, list, dict) and takes a str or
+ * bytes of up to CACHE_MAX_LEN bytes from a small cache of the ones last read: both are
+ * immutable, so a shared one is the same value; a dict key from the cache has its hash
+ * already. Anything else in a record (another type code, a malformed or cut record, a
+ * record that is not a 4- or 5-tuple, an error) makes it call `slow(seq, record)` for
+ * that record (decode_record: marshal's own answer, or its exception).
+ */
+
+#define CACHE_SLOTS 1024          /* a power of two */
+#define CACHE_MAX_LEN 40
+
+static PyObject *atom_cache[CACHE_SLOTS];
+
+typedef struct {
+    const unsigned char *p;
+    const unsigned char *end;
+} Reader;
+
+static inline int
+read_i32(Reader *r, int32_t *out)
+{
+    if (r->end - r->p < 4)
+        return -1;
+    const unsigned char *p = r->p;
+    *out = (int32_t)((uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) |
+                     ((uint32_t)p[3] << 24));
+    r->p += 4;
+    return 0;
+}
+
+static inline int
+cached_matches(PyObject *o, const unsigned char *s, Py_ssize_t n, int text)
+{
+    if (text)
+        return PyUnicode_CheckExact(o) && PyUnicode_IS_COMPACT_ASCII(o) &&
+               PyUnicode_GET_LENGTH(o) == n && memcmp(PyUnicode_DATA(o), s, n) == 0;
+    return PyBytes_CheckExact(o) && PyBytes_GET_SIZE(o) == n &&
+           memcmp(PyBytes_AS_STRING(o), s, n) == 0;
+}
+
+/* A short str (ASCII) or bytes, from the cache or made and cached. */
+static PyObject *
+cached_atom(const unsigned char *s, Py_ssize_t n, int text)
+{
+    uint32_t h = 2166136261u ^ (uint32_t)text;      /* FNV-1a */
+    unsigned char high = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        high |= s[i];
+        h = (h ^ s[i]) * 16777619u;
+    }
+    if (text && (high & 0x80))
+        return PyUnicode_DecodeUTF8((const char *)s, n, "surrogatepass");
+    PyObject **slot = &atom_cache[h & (CACHE_SLOTS - 1)];
+    if (*slot != NULL && cached_matches(*slot, s, n, text))
+        return Py_NewRef(*slot);
+    PyObject *o;
+    if (text) {
+        o = PyUnicode_New(n, 127);
+        if (o != NULL)
+            memcpy(PyUnicode_DATA(o), s, n);
+    } else {
+        o = PyBytes_FromStringAndSize((const char *)s, n);
+    }
+    if (o != NULL)
+        Py_XSETREF(*slot, Py_NewRef(o));
+    return o;
+}
+
+/* The next object; NULL for anything this reader does not cover (an error may be set). */
+static PyObject *
+read_object(Reader *r, int depth)
+{
+    if (r->p >= r->end || depth > MAX_DEPTH)
+        return NULL;
+    unsigned char code = *r->p++;
+    int32_t n;
+    switch (code) {
+    case 'N':
+        return Py_NewRef(Py_None);
+    case 'T':
+        return Py_NewRef(Py_True);
+    case 'F':
+        return Py_NewRef(Py_False);
+    case 'i':
+        return read_i32(r, &n) < 0 ? NULL : PyLong_FromLong(n);
+    case 'g': {
+        if (r->end - r->p < 8)
+            return NULL;
+#if PY_VERSION_HEX >= 0x030B0000
+        double v = PyFloat_Unpack8((const char *)r->p, 1);
+#else
+        double v = _PyFloat_Unpack8(r->p, 1);
+#endif
+        if (v == -1.0 && PyErr_Occurred())
+            return NULL;
+        r->p += 8;
+        return PyFloat_FromDouble(v);
+    }
+    case 'u':
+    case 's': {
+        if (read_i32(r, &n) < 0 || n < 0 || n > r->end - r->p)
+            return NULL;
+        const unsigned char *s = r->p;
+        r->p += n;
+        if (n <= CACHE_MAX_LEN)
+            return cached_atom(s, n, code == 'u');
+        if (code == 's')
+            return PyBytes_FromStringAndSize((const char *)s, n);
+        return PyUnicode_DecodeUTF8((const char *)s, n, "surrogatepass");
+    }
+    case '(':
+    case '[': {
+        /* Every item takes a byte at least: a count beyond that is a broken record. */
+        if (read_i32(r, &n) < 0 || n < 0 || n > r->end - r->p)
+            return NULL;
+        PyObject *items = code == '(' ? PyTuple_New(n) : PyList_New(n);
+        if (items == NULL)
+            return NULL;
+        PyObject **slots = code == '(' ? ((PyTupleObject *)items)->ob_item
+                                       : ((PyListObject *)items)->ob_item;
+        for (int32_t i = 0; i < n; i++) {
+            PyObject *item = read_object(r, depth + 1);
+            if (item == NULL) {
+                Py_DECREF(items);
+                return NULL;
+            }
+            slots[i] = item;
+        }
+        return items;
+    }
+    case '{': {
+        PyObject *dict = PyDict_New();
+        if (dict == NULL)
+            return NULL;
+        for (;;) {
+            if (r->p < r->end && *r->p == '0') {
+                r->p++;
+                return dict;
+            }
+            PyObject *key = read_object(r, depth + 1);
+            PyObject *value = key == NULL ? NULL : read_object(r, depth + 1);
+            int rc = value == NULL ? -1 : PyDict_SetItem(dict, key, value);
+            Py_XDECREF(key);
+            Py_XDECREF(value);
+            if (rc < 0) {
+                Py_DECREF(dict);
+                return NULL;
+            }
+        }
+    }
+    default:
+        return NULL;
+    }
+}
+
+/* The event of one record, or NULL: the caller asks `slow` (an error may be set). */
+static PyObject *
+read_event(PyObject *seq, PyObject *record, PyTypeObject *event_type, PyObject *clean_exit)
+{
+    Reader r = {(const unsigned char *)PyBytes_AS_STRING(record),
+                (const unsigned char *)PyBytes_AS_STRING(record) + PyBytes_GET_SIZE(record)};
+    int32_t n;
+    if (r.p >= r.end || *r.p++ != '(' || read_i32(&r, &n) < 0 || (n != 4 && n != 5))
+        return NULL;
+    /* (conn, kind, time, message[, truncated]) -> Event(seq, conn, time, kind, message,
+     * truncated): fields[i] goes to the event's slot at[i]. */
+    static const int at[5] = {1, 3, 2, 4, 5};
+    PyObject *fields[6] = {seq, NULL, NULL, NULL, NULL, NULL};
+    for (int32_t i = 0; i < n; i++) {
+        PyObject *field = read_object(&r, 1);
+        if (field == NULL)
+            goto fail;
+        fields[at[i]] = field;
+    }
+    if (n == 4) {
+        fields[5] = Py_NewRef(Py_None);
+        if (fields[4] == Py_None) {   /* a clean exit is recorded as None */
+            Py_SETREF(fields[4], PyObject_CallNoArgs(clean_exit));
+            if (fields[4] == NULL)
+                goto fail;
+        }
+    }
+    PyObject *event = event_type->tp_alloc(event_type, 6);
+    if (event == NULL)
+        goto fail;
+    Py_INCREF(seq);
+    for (int i = 0; i < 6; i++)
+        PyTuple_SET_ITEM(event, i, fields[i]);
+    return event;
+fail:
+    for (int i = 1; i < 6; i++)
+        Py_XDECREF(fields[i]);
+    return NULL;
+}
+
+static PyObject *
+decode(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 5) {
+        PyErr_SetString(PyExc_TypeError,
+                        "takes 5 arguments: first_seq, records, event_type, slow, clean_exit");
+        return NULL;
+    }
+    long long first = PyLong_AsLongLong(args[0]);
+    if (first == -1 && PyErr_Occurred())
+        return NULL;
+    PyObject *event_type = args[2], *slow = args[3], *clean_exit = args[4];
+    if (!PyType_Check(event_type) ||
+        !PyType_IsSubtype((PyTypeObject *)event_type, &PyTuple_Type)) {
+        PyErr_SetString(PyExc_TypeError, "event_type must be a tuple type");
+        return NULL;
+    }
+    PyObject *records = PySequence_Fast(args[1], "records must be a sequence");
+    if (records == NULL)
+        return NULL;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(records);
+    PyObject *events = PyList_New(n);
+    for (Py_ssize_t i = 0; events != NULL && i < n; i++) {
+        PyObject *record = PySequence_Fast_GET_ITEM(records, i);
+        PyObject *seq = PyLong_FromLongLong(first + i);
+        PyObject *event = NULL;
+        if (seq != NULL && PyBytes_CheckExact(record)) {
+            event = read_event(seq, record, (PyTypeObject *)event_type, clean_exit);
+            if (event == NULL)
+                PyErr_Clear();
+        }
+        if (event == NULL && seq != NULL)
+            event = PyObject_CallFunctionObjArgs(slow, seq, record, NULL);
+        Py_XDECREF(seq);
+        if (event == NULL)
+            Py_CLEAR(events);
+        else
+            PyList_SET_ITEM(events, i, event);
+    }
+    Py_DECREF(records);
+    return events;
+}
+
+/* header_pairs(value) -> list | None
+ *   A new list of the same pairs when `value` is a list or tuple of exact (bytes, bytes)
+ *   tuples, as servers send headers and the reader above makes them; None for anything
+ *   else, which `flow_state.as_headers` reads the slow way. Why: the fold reads the
+ *   request's and the response's headers of every flow, and checking each pair in Python
+ *   cost more than the rest of the scope did.
+ */
+static PyObject *
+header_pairs(PyObject *module, PyObject *value)
+{
+    PyObject **items;
+    Py_ssize_t n;
+    if (PyList_CheckExact(value)) {
+        items = ((PyListObject *)value)->ob_item;
+        n = PyList_GET_SIZE(value);
+    } else if (PyTuple_CheckExact(value)) {
+        items = ((PyTupleObject *)value)->ob_item;
+        n = PyTuple_GET_SIZE(value);
+    } else {
+        Py_RETURN_NONE;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *pair = items[i];
+        if (!PyTuple_CheckExact(pair) || PyTuple_GET_SIZE(pair) != 2 ||
+            !PyBytes_CheckExact(PyTuple_GET_ITEM(pair, 0)) ||
+            !PyBytes_CheckExact(PyTuple_GET_ITEM(pair, 1)))
+            Py_RETURN_NONE;
+    }
+    PyObject *pairs = PyList_New(n);
+    if (pairs == NULL)
+        return NULL;
+    for (Py_ssize_t i = 0; i < n; i++)
+        PyList_SET_ITEM(pairs, i, Py_NewRef(items[i]));
+    return pairs;
+}
+
 /* ------------------------------------------------------------------ the ring
  *
  * Records live back to back in one arena of max_bytes (allocated on first use, so the
@@ -595,12 +882,16 @@ static PyTypeObject RingType = {
 static PyMethodDef methods[] = {
     {"encode", (PyCFunction)(void (*)(void))encode, METH_FASTCALL,
      "encode(conn, kind, t0, message, limit, skip) -> bytes | None"},
+    {"decode", (PyCFunction)(void (*)(void))decode, METH_FASTCALL,
+     "decode(first_seq, records, event_type, slow, clean_exit) -> [event_type]"},
+    {"header_pairs", (PyCFunction)header_pairs, METH_O,
+     "header_pairs(value) -> list | None: a copy of a list or tuple of (bytes, bytes) tuples"},
     {NULL, NULL, 0, NULL},
 };
 
 static struct PyModuleDef module_def = {
     PyModuleDef_HEAD_INIT, "inspector._encoder",
-    "Event records as marshal format 2, written in C for the capture hot path.", -1, methods,
+    "Event records as marshal format 2, written and read in C for the capture hot path.", -1, methods,
 };
 
 PyMODINIT_FUNC

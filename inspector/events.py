@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import marshal
 import time
+from collections.abc import Sequence
 from typing import Any, Literal, NamedTuple
 
 Kind = Literal["scope", "receive", "send", "exit"]
@@ -105,6 +106,22 @@ def decode_record(seq: int, record: bytes) -> Event:
         return _new_event(Event, (seq, conn, time, kind, message, None))  # type: ignore
     conn, kind, time, message, truncated = fields
     return _new_event(Event, (seq, conn, time, kind, message, truncated))  # type: ignore
+
+
+try:
+    from inspector._encoder import decode as _c_decode
+except ImportError:  # built without a C compiler
+    _c_decode = None
+
+
+def decode_records(first_seq: int, records: Sequence[bytes]) -> list[Event]:
+    """The events of consecutive records from `first_seq` on: what every reader of the ring
+    does with a batch. Equal to `decode_record` on each; where the C extension is built,
+    one call decodes the batch about three times faster (`decode` in `_encoder.c`), and
+    any record it does not cover goes to `decode_record`."""
+    if _c_decode is not None:
+        return _c_decode(first_seq, records, Event, decode_record, clean_exit_message)
+    return [decode_record(first_seq + i, r) for i, r in enumerate(records)]
 
 
 _PLAIN = (str, bytes, int, float, bool, type(None))

@@ -26,12 +26,12 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from inspector.events import Event, decode_record
+from inspector.events import Event, decode_records
 
 if TYPE_CHECKING:
     from inspector.middleware import InspectorMiddleware
@@ -100,10 +100,6 @@ class Feed(Protocol):
 # -- this process ----------------------------------------------------------------------
 
 
-def _decode_batch(first_seq: int, records: Sequence[bytes]) -> list[Event]:
-    return [decode_record(first_seq + i, r) for i, r in enumerate(records)]
-
-
 class LocalFeed:
     """Polls a ring buffer of this process: `LocalFeed(middleware)` or `LocalFeed(ring, t0)`.
 
@@ -139,7 +135,7 @@ class LocalFeed:
             batch = ring.since(seq, limit=self.batch)
             missed += batch.missed
             if batch.records:
-                events = _decode_batch(batch.first_seq, batch.records)
+                events = decode_records(batch.first_seq, batch.records)
                 received += len(events)
                 seq = batch.next_seq
                 yield Batch(source, events)

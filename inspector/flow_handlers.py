@@ -32,6 +32,9 @@ __all__ = ["DEFAULT_BODY_CAP", "REPLAY_HEADER", "REPLAY_KEY", "TABLES", "Body", 
 
 # -- scope ----------------------------------------------------------------------------------
 
+_REPLAY_HEADER_LEN = len(REPLAY_HEADER)
+
+
 def flow_from_scope(ftype: FlowType, event: Event, source: str, scope: Message) -> Flow:
     flow = Flow(event.conn, ftype, source)
     flow.start = event.time
@@ -52,11 +55,12 @@ def flow_from_scope(ftype: FlowType, event: Event, source: str, scope: Message) 
     flow.root_path = as_str(get("root_path"))
     flow.client = as_addr(get("client"))
     flow.server = as_addr(get("server"))
-    flow.request_headers = as_headers(get("headers"))
+    flow.request_headers = headers = as_headers(get("headers"))
     flow.replay_of = as_str(get(REPLAY_KEY)) or None
     if flow.replay_of is None:
-        for name, value in flow.request_headers:
-            if name.lower() == REPLAY_HEADER:
+        for name, value in headers:
+            # The length first: lower() makes a new bytes, and hardly a name is this long.
+            if len(name) == _REPLAY_HEADER_LEN and name.lower() == REPLAY_HEADER:
                 flow.replay_of = value.decode("utf-8", "replace")
                 break
     if websocket:
@@ -83,7 +87,8 @@ def exit_event(c: Conn, event: Event, msg: object) -> None:
         return
     flow.app_exited = True
     # The recorder writes a clean return as message None (cheaper than a dict).
-    info = _exception(msg.get("exception")) if isinstance(msg, dict) else None
+    raised = msg.get("exception") if isinstance(msg, dict) else None
+    info = _exception(raised) if raised else None
     if info is not None:
         # Replaces a lifespan *.failed message: the raised exception has the traceback.
         flow.exception = info
@@ -92,8 +97,8 @@ def exit_event(c: Conn, event: Event, msg: object) -> None:
 
 # -- http -----------------------------------------------------------------------------------
 
-def _chunk(c: Conn, event: Event, msg: Message, side: str) -> Body | None:
-    """Add a body chunk to the request ("req") or response ("resp") body, if any."""
+def _chunk(b: Body | None, c: Conn, event: Event, msg: Message) -> Body | None:
+    """Body `b` (made here on the first bytes) with this chunk added; None if it is empty."""
     body = msg.get("body", b"")
     if type(body) is not bytes:
         body = as_bytes(body)
@@ -102,18 +107,17 @@ def _chunk(c: Conn, event: Event, msg: Message, side: str) -> Body | None:
         original = None
     if not (body or original):
         return None
-    b: Body | None = getattr(c, side)
     if b is None:
         b = Body(c.cap)
-        setattr(c, side, b)
     b.add(body, original)
     return b
 
 
 def _request_chunk(c: Conn, event: Event, msg: Message) -> None:
     flow = c.flow
-    b = _chunk(c, event, msg, "req")
+    b = _chunk(c.req, c, event, msg)
     if b is not None:
+        c.req = b
         flow.request_body_size = b.size
         flow.request_body_truncated = b.cut
     if not msg.get("more_body", False) and flow.request_done is None:
@@ -134,14 +138,15 @@ def _response_start(c: Conn, event: Event, msg: Message) -> None:
     flow.status = as_int(msg.get("status"))
     flow.response_headers = as_headers(msg.get("headers"))
     flow.response_start = event.time
-    c.trailers = bool(msg.get("trailers", False))
+    c.trailers = True if msg.get("trailers", False) else False   # bool(), without the call
 
 
 def _response_chunk(c: Conn, event: Event, msg: Message) -> bool:
     """Add a response body chunk; True when it is the final one of a started response."""
     flow = c.flow
-    b = _chunk(c, event, msg, "resp")
+    b = _chunk(c.resp, c, event, msg)
     if b is not None:
+        c.resp = b
         flow.response_body_size = b.size
         flow.response_body_truncated = b.cut
     if msg.get("more_body", False) or c.body_done or not c.started:

@@ -139,5 +139,10 @@ class Flow:
 
     @property
     def is_sse(self) -> bool:
-        return any(n.lower() == b"content-type" and v.lower().startswith(b"text/event-stream")
-                   for n, v in self.response_headers)
+        """A server-sent event stream: some Content-Type says text/event-stream."""
+        # A loop, not any(), and lengths before lower(): every headless line asks.
+        for name, value in self.response_headers:
+            if len(name) == 12 and name.lower() == b"content-type" \
+                    and value[:17].lower() == b"text/event-stream":
+                return True
+        return False

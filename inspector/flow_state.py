@@ -120,8 +120,21 @@ def as_bytes(value: object) -> bytes:
     return b""
 
 
+def _no_header_pairs(value: object) -> None:
+    return None
+
+
+try:
+    from inspector._encoder import header_pairs as _header_pairs
+except ImportError:  # built without a C compiler: every value is read the slow way
+    _header_pairs = _no_header_pairs
+
+
 def as_headers(value: object) -> list[tuple[bytes, bytes]]:
     """Header pairs as (bytes, bytes) tuples; lists from JSON become tuples, junk is dropped."""
+    pairs = _header_pairs(value)   # already all (bytes, bytes) tuples: a copy, in one C call
+    if pairs is not None:
+        return pairs
     if not isinstance(value, (list, tuple)):
         return []
     out = []
@@ -139,6 +152,9 @@ def as_headers(value: object) -> list[tuple[bytes, bytes]]:
 
 def as_addr(value: object) -> tuple[str, int] | None:
     """client/server as (host, port); a unix socket's `[path, None]` gets port 0."""
+    if type(value) is tuple and len(value) == 2 and type(value[0]) is str \
+            and type(value[1]) is int:
+        return value   # already (host, port), as servers give it: no new tuple
     if not isinstance(value, (list, tuple)) or len(value) != 2:
         return None
     host, port = value

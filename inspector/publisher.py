@@ -16,7 +16,7 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from inspector.events import decode_record
+from inspector.events import decode_records
 
 if TYPE_CHECKING:
     from inspector.capture import CaptureWriter
@@ -130,8 +130,7 @@ class Publisher:
                     writer.write_gap(batch.missed)
                 if not batch.records:
                     break
-                seq = batch.first_seq
-                writer.write(decode_record(seq + i, r) for i, r in enumerate(batch.records))
+                writer.write(decode_records(batch.first_seq, batch.records))
                 self._saved_seq = batch.next_seq
                 written += len(batch.records)
             writer.flush()

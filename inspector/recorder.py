@@ -19,7 +19,7 @@ from itertools import count
 from typing import Any
 
 from inspector.events import (EXIT, MARSHAL_VERSION, RECEIVE, SCOPE, SEND, Event,
-                              decode_record, encode_record, plain_data)
+                              decode_records, encode_record, plain_data)
 from inspector.ring import RingBuffer
 
 try:
@@ -163,7 +163,7 @@ class Recorder:
     def events(self, since: int = 0) -> list[Event]:
         """The events still held from seq `since` on, decoded (for tests and tools)."""
         batch = self.ring.since(since)
-        return [decode_record(batch.first_seq + i, r) for i, r in enumerate(batch.records)]
+        return decode_records(batch.first_seq, batch.records)
 
     def _cut(self, conn: int, kind: str, t: float, message: dict[str, Any], key: str,
              payload: bytes | str) -> bytes:

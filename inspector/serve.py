@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TextIO
 
-from inspector.events import decode_record
+from inspector.events import decode_records
 from inspector.flows import FlowFolder
 from inspector.headless import FlowLines
 from inspector.middleware import InspectorMiddleware
@@ -145,7 +145,7 @@ class HeadlessPrinter:
             self.missed += batch.missed
             self._write([f"(missed {batch.missed} events: the ring buffer wrapped)"])
         if batch.records:
-            events = [decode_record(batch.first_seq + i, r) for i, r in enumerate(batch.records)]
+            events = decode_records(batch.first_seq, batch.records)
             self._write(self.lines.lines(self.folder.extend(events)))
             for source, conn in self.lines.finished:     # printed: keep memory bounded
                 self.folder.forget(source, conn)

@@ -94,3 +94,13 @@ def test_clock_reformats_when_the_second_changes() -> None:
         wall = start + t
         expected = time.strftime("%H:%M:%S", time.localtime(int(wall)))
         assert clock(start, t) == f"{expected}.{int(wall % 1 * 1000):03d}"
+
+
+def test_clock_milliseconds_as_formatted_before() -> None:
+    """The milliseconds come from a table: the same text as formatting them, even for a
+    tiny negative instant, where float % 1 is 1.0."""
+    for start in (1_800_000_000.0, 0.0):
+        for t in [i / 997 for i in range(2000)] + [0.0005, 0.9995, 1 - 2 ** -53, -1e-20]:
+            wall = start + t
+            assert clock(start, t).endswith(f".{int(wall % 1 * 1000):03d}")
+    assert clock(0.0, -1e-20).endswith(".1000")

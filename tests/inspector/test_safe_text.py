@@ -36,3 +36,14 @@ def test_no_control_character_survives(text: str) -> None:
 def test_bytes_never_raise_and_stay_clean(data: bytes) -> None:
     shown = visible_bytes(data, keep_newlines=True)
     assert not any((ord(c) < 0x20 and c != "\n") or 0x7F <= ord(c) <= 0x9F for c in shown)
+
+
+def test_the_printable_ascii_fast_path_agrees_with_the_pattern() -> None:
+    """visible() returns printable ASCII as it is: the pattern must find nothing there."""
+    from inspector.safe_text import _CONTROL, _escape, _escape_keep_tab
+
+    for code in range(0x3000):
+        char = f"a{chr(code)}b"
+        assert visible(char) == _CONTROL.sub(_escape, char)
+        assert visible(char, keep_newlines=True) == "\n".join(
+            _CONTROL.sub(_escape_keep_tab, line) for line in char.split("\n"))
