@@ -11,7 +11,7 @@ the socket's flow control as it did. The bytes and their order do not change, an
 waits on a timer: a streamed chunk leaves in the same loop turn as before.
 
 `CoalescingHTTPProtocol` is uvicorn's own HTTP protocol (httptools, else h11) handing its
-connections that transport; the proxy is served with it (`SERVE_OPTIONS`). A WebSocket
+connections that transport (`CoalescingWrites`); the proxy is served with it (`SERVE_OPTIONS`). A WebSocket
 upgrade gets the socket's own transport back: a WebSocket message is one write already.
 Measured with wrk against the bare proxy app: 59.5 -> 53.8 µs of proxy CPU per request,
 and wrk's own cost per request 9 -> 5.7 µs.
@@ -24,7 +24,8 @@ from typing import Any
 
 from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
-__all__ = ["FLUSH_SIZE", "SERVE_OPTIONS", "CoalescingHTTPProtocol", "CoalescingTransport"]
+__all__ = ["FLUSH_SIZE", "SERVE_OPTIONS", "CoalescingHTTPProtocol", "CoalescingTransport",
+           "CoalescingWrites"]
 
 # Held bytes past which a write goes out at once: the socket's flow control (uvicorn
 # pauses a sender at 64 KiB buffered) must see a big body, not our buffer.
@@ -112,18 +113,27 @@ class CoalescingTransport(asyncio.Transport):
         return self.raw.get_write_buffer_limits()
 
 
-class CoalescingHTTPProtocol(AutoHTTPProtocol):  # type: ignore[misc, valid-type]
-    """uvicorn's HTTP protocol, writing through a `CoalescingTransport`."""
+class CoalescingWrites:
+    """Mixed into one of uvicorn's HTTP protocols (httptools or h11): its connections
+    write through a `CoalescingTransport`, and a WebSocket upgrade hands the WebSocket
+    protocol the socket's own transport."""
 
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(CoalescingTransport(transport, asyncio.get_running_loop()))
+    transport: asyncio.Transport
+
+    def connection_made(self, transport: asyncio.Transport) -> None:
+        super().connection_made(  # type: ignore[misc]
+            CoalescingTransport(transport, asyncio.get_running_loop()))
 
     def handle_websocket_upgrade(self, *args: Any) -> None:
         transport = self.transport
         if isinstance(transport, CoalescingTransport):
             transport.flush()
             self.transport = transport.raw
-        super().handle_websocket_upgrade(*args)
+        super().handle_websocket_upgrade(*args)  # type: ignore[misc]
+
+
+class CoalescingHTTPProtocol(CoalescingWrites, AutoHTTPProtocol):  # type: ignore[misc, valid-type]
+    """uvicorn's own choice of HTTP protocol (httptools if installed, else h11)."""
 
 
 # How a ProxyApp is served: the upstream's Server and Date headers pass through, so uvicorn

@@ -86,7 +86,7 @@ class Servers:
 
     def serve_proxy(self, app: Any, **config: Any) -> ServerThread:
         """`app` (a ProxyApp, maybe wrapped) served the way `proxy` serves one."""
-        return self.serve(app, **SERVE_OPTIONS, **config)
+        return self.serve(app, **{**SERVE_OPTIONS, **config})
 
     def raw(self, handler: RawHandler) -> RawUpstream:
         server = RawUpstream(handler).start()

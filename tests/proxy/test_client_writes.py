@@ -9,8 +9,10 @@ from typing import Any
 import httpx
 import pytest
 import websockets
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from inspector.proxy.client_writes import FLUSH_SIZE, CoalescingTransport
+from inspector.proxy import ProxyApp
+from inspector.proxy.client_writes import FLUSH_SIZE, CoalescingTransport, CoalescingWrites
 from tests.proxy.conftest import ServerThread
 
 
@@ -133,8 +135,24 @@ def flushes(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
     return seen
 
 
-def test_a_proxied_response_is_one_write(proxy: ServerThread, flushes: list[bytes]) -> None:
-    with httpx.Client(base_url=proxy.url) as client:
+class H11Coalescing(CoalescingWrites, H11Protocol):
+    """The same writes under uvicorn's h11 protocol (where httptools is not installed)."""
+
+
+@pytest.fixture(params=["httptools", "h11"])
+def coalescing_proxy(request: pytest.FixtureRequest, shared: Any) -> ServerThread:
+    """The shared upstream behind a proxy served with each of uvicorn's HTTP protocols."""
+    servers, _, upstream, proxy = shared
+    if request.param == "httptools":
+        return proxy
+    served = servers.serve_proxy(ProxyApp(upstream.url), http=H11Coalescing)
+    request.addfinalizer(served.stop)
+    return served
+
+
+def test_a_proxied_response_is_one_write(coalescing_proxy: ServerThread,
+                                         flushes: list[bytes]) -> None:
+    with httpx.Client(base_url=coalescing_proxy.url) as client:
         response = client.get("/hello")
         flushes.clear()
         again = client.get("/hello")
@@ -145,10 +163,10 @@ def test_a_proxied_response_is_one_write(proxy: ServerThread, flushes: list[byte
 
 
 async def test_a_websocket_after_the_upgrade_writes_to_the_socket_itself(
-        proxy: ServerThread, flushes: list[bytes]) -> None:
-    ws_url = proxy.url.replace("http://", "ws://")
+        coalescing_proxy: ServerThread, flushes: list[bytes]) -> None:
+    ws_url = coalescing_proxy.url.replace("http://", "ws://")
     async with websockets.connect(f"{ws_url}/ws/echo") as ws:
         for i in range(3):
             await ws.send(f"m{i}")
             assert await ws.recv() == f"echo:m{i}"
-    assert flushes == []     # the 101 went out with the upgrade, before the handover
+    assert flushes == []     # the 101 went out with the upgrade, after the handover
