@@ -128,3 +128,18 @@ def test_startup_errors_are_one_line() -> None:
     one_line_error(run_cli("open", "no-such-file.jsonl"), "does not exist")
     one_line_error(run_cli("export", "README.md", "--format", "har"), "line 1")
     one_line_error(run_cli("tui", "--connect", "/nonexistent.sock"), "does not exist")
+
+
+def test_served_without_uvicorns_access_log() -> None:
+    """A line per flow replaces uvicorn's access log; left on, uvicorn would format every
+    request's log line even where the log level hides it."""
+    from inspector.serve import CaptureOptions, CaptureServer
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        pass
+    server = CaptureServer(app, "127.0.0.1", 0, CaptureOptions(tap=False))
+    try:
+        assert server.server.config.access_log is False
+    finally:
+        server.sock.close()
+        server.middleware.close()
