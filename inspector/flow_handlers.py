@@ -192,7 +192,15 @@ def _ws_message(c: Conn, event: Event, msg: Message, direction: Literal["in", "o
     cut = False
     if original is not None and original > size:
         size, cut = original, True
-    c.flow.messages.append(WsMessage(direction, event.time, text, data, size, cut))
+    flow = c.flow
+    if direction == "in":
+        flow.messages_in += 1
+        flow.message_bytes_in += size
+    else:
+        flow.messages_out += 1
+        flow.message_bytes_out += size
+    if c.details:
+        flow.messages.append(WsMessage(direction, event.time, text, data, size, cut))
 
 
 def _ws_receive(c: Conn, event: Event, msg: Message) -> None:

@@ -81,7 +81,11 @@ class Flow:
     # -- websocket --
     accepted: bool = False
     subprotocol: str | None = None
-    messages: list[WsMessage] = field(default_factory=list)
+    messages: list[WsMessage] = field(default_factory=list)   # unless folded as a summary
+    messages_in: int = 0          # counted even where `messages` is not kept
+    messages_out: int = 0
+    message_bytes_in: int = 0     # sizes as WsMessage.size counts them
+    message_bytes_out: int = 0
     close_code: int | None = None
     close_reason: str = ""
     closed_by: Literal["client", "app", ""] = ""
@@ -127,14 +131,14 @@ class Flow:
     def request_size(self) -> int:
         """Bytes the client sent: the request body, or a WebSocket's incoming messages."""
         if self.type == "websocket":
-            return sum(m.size for m in self.messages if m.direction == "in")
+            return self.message_bytes_in
         return self.request_body_size
 
     @property
     def response_size(self) -> int:
         """Bytes the app sent: the response body, or a WebSocket's outgoing messages."""
         if self.type == "websocket":
-            return sum(m.size for m in self.messages if m.direction == "out")
+            return self.message_bytes_out
         return self.response_body_size
 
     @property

@@ -74,13 +74,15 @@ class Body:
 class Conn:
     """Fold state of one connection beyond what `Flow` shows."""
 
-    __slots__ = ("flow", "tables", "cap", "req", "resp", "started", "body_done",
+    __slots__ = ("flow", "tables", "cap", "details", "req", "resp", "started", "body_done",
                  "trailers", "trailers_done")
 
-    def __init__(self, flow: Flow, tables: dict[str, dict[str, Handler]], cap: int) -> None:
+    def __init__(self, flow: Flow, tables: dict[str, dict[str, Handler]], cap: int,
+                 details: bool = True) -> None:
         self.flow = flow
         self.tables = tables        # kind -> message type -> handler, for this protocol
         self.cap = cap
+        self.details = details      # keep each WebSocket message (else only count them)
         self.req: Body | None = None
         self.resp: Body | None = None
         self.started = False        # http.response.start / websocket.http.response.start

@@ -40,8 +40,12 @@ __all__ = ["DEFAULT_BODY_CAP", "REPLAY_KEY", "FlowFolder", "fold_events"]
 class FlowFolder:
     """Folds events into flows, one event or one batch at a time, in any batch sizes."""
 
-    def __init__(self, body_cap: int = DEFAULT_BODY_CAP) -> None:
+    def __init__(self, body_cap: int = DEFAULT_BODY_CAP, *, details: bool = True) -> None:
+        """details=False folds summaries: no `Flow.messages` (WebSocket messages are only
+        counted) and no `Flow.event_seqs` past the scope's, so that a consumer that keeps
+        no history (headless lines) stays bounded however long a WebSocket session lasts."""
         self.body_cap = body_cap
+        self.details = details
         self.flows: dict[Key, Flow] = {}      # (source, conn), in order of first scope
         self.orphans = 0     # events of a connection whose scope was never seen
         self.ignored = 0     # events of connections with a scope type we do not fold
@@ -86,6 +90,7 @@ class FlowFolder:
             conns = self._conns[source] = {}
         touched: dict[Conn, None] = {}
         conn_of = conns.get
+        details = self.details
         for event in events:
             kind = event.kind
             if kind == SCOPE:
@@ -101,7 +106,8 @@ class FlowFolder:
                     self.orphans += 1
                 continue
             touched[c] = None
-            c.flow.event_seqs.append(event.seq)
+            if details:
+                c.flow.event_seqs.append(event.seq)
             msg = event.message
             table = c.tables.get(kind)
             if table is not None:
@@ -135,7 +141,7 @@ class FlowFolder:
         # t is a key of TABLES, so a FlowType (no cast(): a call per flow).
         flow = flow_from_scope(t, event, source, msg)  # type: ignore[arg-type]
         self.flows[key] = flow
-        c = conns[event.conn] = Conn(flow, tables, self.body_cap)
+        c = conns[event.conn] = Conn(flow, tables, self.body_cap, self.details)
         return c
 
 

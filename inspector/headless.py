@@ -82,8 +82,7 @@ def ws_open_line(flow: Flow, started_wall: float) -> str:
 
 
 def ws_close_line(flow: Flow, started_wall: float) -> str:
-    sent = sum(1 for m in flow.messages if m.direction == "out")
-    got = len(flow.messages) - sent
+    sent, got = flow.messages_out, flow.messages_in
     code = flow.close_code if flow.close_code is not None else "-"
     t = flow.end if flow.end is not None else flow.start
     line = (f"{clock(started_wall, t)} #{flow.conn} WS {target(flow)} "

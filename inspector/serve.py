@@ -132,7 +132,9 @@ class HeadlessPrinter:
         self.out = out
         self.interval = interval
         self.slice_events = slice_events
-        self.folder = FlowFolder()
+        # Lines need sizes and counts, not bodies or each WebSocket message: a summary
+        # fold keeps a long session's memory flat and costs less per event.
+        self.folder = FlowFolder(body_cap=0, details=False)
         self.lines = FlowLines(middleware.recorder.started_wall)
         self._seq = 0
         self.missed = 0

@@ -174,10 +174,8 @@ def _http_overview(flow: Flow, text: Text) -> None:
 
 
 def _ws_overview(flow: Flow, text: Text) -> None:
-    n_in = sum(1 for m in flow.messages if m.direction == "in")
-    n_out = len(flow.messages) - n_in
-    _label(text, "Messages", f"{n_in} in ({human_size(flow.request_size)}), "
-                             f"{n_out} out ({human_size(flow.response_size)})")
+    _label(text, "Messages", f"{flow.messages_in} in ({human_size(flow.request_size)}), "
+                             f"{flow.messages_out} out ({human_size(flow.response_size)})")
     if flow.ttfb is not None:
         _label(text, "Accepted in", ms(flow.ttfb))
     _label(text, "Duration", human_duration(flow.duration) if flow.end is not None

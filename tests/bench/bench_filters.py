@@ -42,6 +42,8 @@ def build(n: int) -> list[Flow]:
                     for i in range(20)]
             flows.append(Flow(conn, "websocket", path="/ws", scheme="ws",
                               request_headers=headers, accepted=True, messages=msgs,
+                              messages_in=10, messages_out=10, message_bytes_in=60,
+                              message_bytes_out=60,
                               start=start, response_start=start + 0.002, end=start + 3,
                               state=COMPLETE))
     return flows

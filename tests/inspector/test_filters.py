@@ -48,6 +48,10 @@ def ws(*messages: tuple[Literal["in", "out"], str | bytes], **fields: Any) -> Fl
     fields = {"conn": 2, "type": "websocket", "path": "/ws", "scheme": "ws",
               "request_headers": [HOST], "accepted": True, "messages": msgs,
               "start": 0.0, "response_start": 0.002, "end": 3.0, "state": COMPLETE, **fields}
+    for m in msgs:   # what the fold counts as it keeps them
+        fields[f"messages_{m.direction}"] = fields.get(f"messages_{m.direction}", 0) + 1
+        fields[f"message_bytes_{m.direction}"] = \
+            fields.get(f"message_bytes_{m.direction}", 0) + m.size
     return Flow(**fields)
 
 

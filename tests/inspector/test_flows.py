@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from hypothesis import given, settings
@@ -581,6 +582,38 @@ def test_fold_is_the_same_live_batched_and_per_connection(
 
     alone = {c: fold_events(conn_events, body_cap=cap) for c, conn_events in per_conn.items()}
     assert {c: flows[0] for c, flows in alone.items()} == {f.conn: f for f in at_once}
+
+
+@settings(max_examples=150, deadline=None)
+@given(interleaved())
+def test_a_summary_fold_is_the_full_fold_without_the_history(
+        case: tuple[list[Event], dict[int, list[Event]]]) -> None:
+    events, _ = case
+    full = fold_events(events, body_cap=0)
+    summary = FlowFolder(0, details=False)
+    summary.extend(events)
+    for f in full:   # the counters agree with the messages the full fold keeps
+        for direction in ("in", "out"):
+            kept = [m for m in f.messages if m.direction == direction]
+            assert getattr(f, f"messages_{direction}") == len(kept)
+            assert getattr(f, f"message_bytes_{direction}") == sum(m.size for m in kept)
+    assert list(summary.flows.values()) == [
+        dataclasses.replace(f, messages=[], event_seqs=f.event_seqs[:1]) for f in full]
+
+
+def test_a_long_websocket_session_folded_as_a_summary_keeps_nothing_per_message() -> None:
+    s = Script()
+    s.scope(1, "websocket")
+    s.send(1, "websocket.accept")
+    for i in range(10_000):
+        s.recv(1, "websocket.receive", text="x" * 100)
+        s.send(1, "websocket.send", bytes=b"y" * 50)
+    folder = FlowFolder(0, details=False)
+    folder.extend(s.events)
+    (flow,) = folder.flows.values()
+    assert flow.messages == [] and flow.event_seqs == [0]
+    assert (flow.messages_in, flow.messages_out) == (10_000, 10_000)
+    assert (flow.request_size, flow.response_size) == (1_000_000, 500_000)
 
 
 @settings(max_examples=150, deadline=None)

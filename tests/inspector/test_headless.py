@@ -74,6 +74,45 @@ def test_headless_printer_forgets_printed_flows() -> None:
     assert len(printer.folder.flows) == 0        # bounded: nothing kept once printed
 
 
+def test_headless_printer_keeps_no_message_of_an_open_websocket_session() -> None:
+    """The printer's fold counts WebSocket messages without keeping them: a session that
+    runs for hours costs it no memory per message."""
+    echoed = 0
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        nonlocal echoed
+        await receive()
+        await send({"type": "websocket.accept"})
+        while True:
+            message = await receive()
+            await send({"type": "websocket.send", "text": message["text"]})
+            echoed += 1
+
+    async def session() -> HeadlessPrinter:
+        inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        inbox.put_nowait({"type": "websocket.connect"})
+        for i in range(1000):
+            inbox.put_nowait({"type": "websocket.receive", "text": f"m{i}"})
+
+        async def sink(message: Any) -> None:
+            pass
+        mw = InspectorMiddleware(app, tap=False)
+        printer = HeadlessPrinter(mw, io.StringIO())
+        task = asyncio.create_task(mw({"type": "websocket", "path": "/ws", "headers": []},
+                                      inbox.get, sink))
+        while echoed < 1000:
+            await asyncio.sleep(0)
+        printer.poll()
+        task.cancel()
+        return printer
+
+    printer = asyncio.run(session())
+    (flow,) = printer.folder.flows.values()
+    assert (flow.messages_in, flow.messages_out) == (1000, 1000)
+    assert flow.messages == [] and len(flow.event_seqs) == 1
+    assert printer.out.getvalue().count(" WS /ws open") == 1
+
+
 def test_still_open_at_exit_is_marked() -> None:
     folder, lines = FlowFolder(), FlowLines(started_wall=0.0)
     folder.extend(events((3, "scope", SCOPE)))
