@@ -17,7 +17,7 @@ from .errors import BAD_GATEWAY, GATEWAY_TIMEOUT, UpstreamFailure
 from .parse import EndOfResponse, Event, ResponseError, ResponseParser
 from .upstream import Upstream
 
-__all__ = ["UpstreamConnection", "ConnectionPool", "open_stream", "READ_SIZE", "POOL_SIZE",
+__all__ = ["UpstreamConnection", "ConnectionPool", "connect_failure", "READ_SIZE", "POOL_SIZE",
            "HIGH_WATER"]
 
 READ_SIZE = 65536
@@ -29,7 +29,7 @@ POOL_SIZE = 100
 HIGH_WATER = 4 * READ_SIZE
 
 
-def _connect_failure(upstream: Upstream, timeout: float, exc: BaseException) -> UpstreamFailure:
+def connect_failure(upstream: Upstream, timeout: float, exc: BaseException) -> UpstreamFailure:
     """What a failed connect means for the client: a 502 or a 504."""
     if isinstance(exc, asyncio.TimeoutError):
         return UpstreamFailure(GATEWAY_TIMEOUT, "connect timeout",
@@ -42,16 +42,6 @@ def _connect_failure(upstream: Upstream, timeout: float, exc: BaseException) -> 
     return UpstreamFailure(BAD_GATEWAY, "connect failed",
                            f"could not connect to upstream {upstream.address}: "
                            f"{strerror or exc}")
-
-
-async def open_stream(upstream: Upstream, timeout: float
-                      ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-    """Open a TCP connection as streams (the WebSocket hop), failing as a 502 or 504."""
-    try:
-        return await asyncio.wait_for(
-            asyncio.open_connection(upstream.host, upstream.port, limit=READ_SIZE), timeout)
-    except (asyncio.TimeoutError, OSError) as exc:
-        raise _connect_failure(upstream, timeout, exc) from None
 
 
 class UpstreamConnection(asyncio.Protocol):
@@ -273,7 +263,7 @@ class ConnectionPool:
                                        self.upstream.port),
                 self.connect_timeout)
         except (asyncio.TimeoutError, OSError) as exc:
-            raise _connect_failure(self.upstream, self.connect_timeout, exc) from None
+            raise connect_failure(self.upstream, self.connect_timeout, exc) from None
         return conn
 
     def release(self, conn: UpstreamConnection) -> None:

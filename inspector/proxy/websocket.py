@@ -17,11 +17,11 @@ from websockets.exceptions import InvalidStatus, ProtocolError
 from websockets.http11 import Response
 from websockets.protocol import OPEN
 
-from .errors import BAD_GATEWAY, GATEWAY_TIMEOUT, ProxyError, UpstreamFailure
+from .errors import BAD_GATEWAY, GATEWAY_TIMEOUT, UpstreamFailure
 from .http import Receive, Scope, Send, within
 from .http_translate import UnsendableRequest, error_messages
-from .pool import READ_SIZE, open_stream
 from .upstream import Upstream
+from .ws_socket import UpstreamSocket, open_socket
 from .ws_translate import (
     ABNORMAL,
     BAD_GATEWAY_CLOSE,
@@ -60,8 +60,7 @@ class WebSocketSession:
         self.read_timeout = read_timeout
         self.protocol = upstream_protocol(scope)
         self.early: list[Any] = []     # frames that came in with the handshake response
-        self.reader: asyncio.StreamReader | None = None
-        self.writer: asyncio.StreamWriter | None = None
+        self.socket: UpstreamSocket | None = None
         self.client_closed = False     # the client left, or was sent websocket.close
         self.upstream_closed = False   # the upstream sent a close frame, or vanished
 
@@ -72,8 +71,8 @@ class WebSocketSession:
             return
         try:
             try:
-                self.reader, self.writer = await open_stream(self.upstream,
-                                                             self.connect_timeout)
+                self.socket = await open_socket(self.upstream, self.protocol,
+                                                self.connect_timeout)
                 accepted = await self._handshake()
             except UpstreamFailure as failure:
                 await self._refuse_failure(failure)
@@ -83,11 +82,11 @@ class WebSocketSession:
             if await self._send_client(accept_message(accepted, self.protocol.subprotocol)):
                 await self._relay()
         finally:
-            if self.writer is not None:
+            if self.socket is not None:
                 if self.upstream_closed:
-                    self.writer.close()
+                    self.socket.close()
                 else:
-                    self.writer.transport.abort()
+                    self.socket.abort()
 
     async def _handshake(self) -> Response | None:
         """Send the upgrade request; return the upstream's acceptance, or refuse the client."""
@@ -99,9 +98,10 @@ class WebSocketSession:
             raise UpstreamFailure(BAD_GATEWAY, "unsendable request",
                                   f"the handshake cannot be forwarded to upstream "
                                   f"{self.upstream.address}: {exc}") from None
-        await self._write_or_fail(data)
+        assert self.socket is not None
+        await self.socket.write([data])
         while True:
-            events = self.protocol.events_received()
+            events = self.socket.take()
             failure = self.protocol.handshake_exc
             if events:
                 response = events[0]
@@ -114,10 +114,21 @@ class WebSocketSession:
                     return None
             if failure is not None:
                 raise self._handshake_failure(failure)
-            await self._read_handshake()
+            try:
+                await within(self.socket.wait(), self.read_timeout)
+            except asyncio.TimeoutError:
+                raise UpstreamFailure(GATEWAY_TIMEOUT, "read timeout",
+                                      f"upstream {self.upstream.address} did not answer the "
+                                      f"WebSocket handshake within {self.read_timeout:g} s"
+                                      ) from None
 
     def _handshake_failure(self, exc: Exception) -> UpstreamFailure:
         address = self.upstream.address
+        lost = self.socket.error if self.socket is not None else None
+        if isinstance(lost, OSError):
+            return UpstreamFailure(BAD_GATEWAY, "connection reset",
+                                   f"upstream {address} reset the connection "
+                                   f"({lost.strerror or lost})")
         if isinstance(exc.__cause__, EOFError):
             return UpstreamFailure(BAD_GATEWAY, "connection closed",
                                    f"upstream {address} closed the connection during the "
@@ -126,24 +137,6 @@ class WebSocketSession:
         return UpstreamFailure(BAD_GATEWAY, "malformed response",
                                f"upstream {address} sent an invalid WebSocket handshake "
                                f"response: {why}")
-
-    async def _read_handshake(self) -> None:
-        assert self.reader is not None
-        address = self.upstream.address
-        try:
-            data = await within(self.reader.read(READ_SIZE), self.read_timeout)
-        except asyncio.TimeoutError:
-            raise UpstreamFailure(GATEWAY_TIMEOUT, "read timeout",
-                                  f"upstream {address} did not answer the WebSocket "
-                                  f"handshake within {self.read_timeout:g} s") from None
-        except OSError as exc:
-            raise UpstreamFailure(BAD_GATEWAY, "connection reset",
-                                  f"upstream {address} reset the connection "
-                                  f"({exc.strerror or exc})") from None
-        if data:
-            self.protocol.receive_data(data)
-        else:
-            self.protocol.receive_eof()
 
     async def _refuse(self, response: Response) -> None:
         """Pass the upstream's refusal on: as an HTTP response if the server can send one."""
@@ -183,7 +176,8 @@ class WebSocketSession:
                 raise task.exception()  # type: ignore[misc]
 
     async def _upstream_to_client(self) -> None:
-        assert self.reader is not None
+        socket = self.socket
+        assert socket is not None
         protocol = self.protocol
         assembler = MessageAssembler()
         events, self.early = self.early, []
@@ -195,7 +189,7 @@ class WebSocketSession:
                     message = assembler.feed(frame)
                 except UnicodeDecodeError as exc:
                     protocol.fail(INVALID_DATA, "invalid UTF-8 in a text message")
-                    await self._write(protocol.data_to_send())
+                    await socket.write(protocol.data_to_send())
                     await self._upstream_closed(BAD_GATEWAY_CLOSE,
                                                 f"invalid frame from upstream: {exc.reason}")
                     return
@@ -203,7 +197,7 @@ class WebSocketSession:
                     await self._send_client(message)
             pending = protocol.data_to_send()    # pongs, the answer to a close
             if pending:
-                await self._write(pending)
+                await socket.write(pending)
             if protocol.close_rcvd is not None:
                 await self._upstream_closed(protocol.close_rcvd.code, protocol.close_rcvd.reason)
                 return
@@ -215,15 +209,11 @@ class WebSocketSession:
                     await self._upstream_closed(BAD_GATEWAY_CLOSE,
                                                 f"invalid frame from upstream: {failure}")
                 return
-            try:
-                data = await self.reader.read(READ_SIZE)
-            except OSError:
-                data = b""
-            if data:
-                protocol.receive_data(data)
-            else:
-                protocol.receive_eof()
-            events = protocol.events_received()
+            if socket.closed and not events:   # (the protocol saw the end: never here)
+                await self._upstream_closed(ABNORMAL)
+                return
+            await socket.wait()
+            events = socket.take()
 
     async def _upstream_closed(self, code: int, reason: str = "") -> None:
         """The upstream hop is closed (or failed): tell the client, once."""
@@ -233,6 +223,8 @@ class WebSocketSession:
             await self._send_client(close_message(code, reason))
 
     async def _client_to_upstream(self) -> None:
+        socket = self.socket
+        assert socket is not None
         protocol = self.protocol
         while True:
             message = await self.receive()
@@ -244,50 +236,21 @@ class WebSocketSession:
                         protocol.send_binary(data)
                     else:
                         protocol.send_text(str(message.get("text") or "").encode("utf-8"))
-                    await self._write(protocol.data_to_send())
+                    await socket.write(protocol.data_to_send())
             elif kind == "websocket.disconnect":
                 self.client_closed = True
                 if self.upstream_closed:
                     return
                 close = client_close(message)
                 if close.code == ABNORMAL:
-                    assert self.writer is not None
-                    self.writer.transport.abort()
+                    socket.abort()
                 elif protocol.state is OPEN:
                     try:
                         protocol.send_close(close.code, close.reason)
                     except ProtocolError:   # a code the wire may not carry
                         protocol.send_close()
-                    await self._write(protocol.data_to_send())
+                    await socket.write(protocol.data_to_send())
                 return
-
-    async def _write(self, pending: list[bytes]) -> None:
-        """Write what the protocol had for the upstream (b"": end of stream); a failure
-        shows up as EOF on the reading side."""
-        assert self.writer is not None
-        writer = self.writer
-        try:
-            for data in pending:
-                if data:
-                    writer.write(data)
-                elif writer.can_write_eof():
-                    writer.write_eof()
-            # The socket took it all (the usual case) unless bytes wait in the transport;
-            # only then can the writer be paused, and only then is drain() worth its call.
-            if writer.transport.get_write_buffer_size():
-                await writer.drain()
-        except OSError:
-            writer.transport.abort()
-
-    async def _write_or_fail(self, data: bytes) -> None:
-        assert self.writer is not None
-        try:
-            self.writer.write(data)
-            await self.writer.drain()
-        except OSError as exc:
-            raise UpstreamFailure(BAD_GATEWAY, "connection reset",
-                                  f"upstream {self.upstream.address} closed the connection "
-                                  f"({exc.strerror or exc})") from None
 
     async def _send_client(self, message: dict[str, Any]) -> bool:
         """send() to the client; False if it has gone (the relay then winds down)."""
