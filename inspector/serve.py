@@ -198,9 +198,9 @@ class CaptureServer:
         # with it on uvicorn formats each request's log line even when the level hides it
         # (2.5% of the proxy's time, quoting paths).
         uvicorn_options.setdefault("access_log", False)
+        uvicorn_options.setdefault("ws", "websockets-sansio")
         config = uvicorn.Config(self.middleware, log_level=log_level, lifespan="auto",
-                                ws="websockets-sansio", timeout_graceful_shutdown=3,
-                                **uvicorn_options)
+                                timeout_graceful_shutdown=3, **uvicorn_options)
         self.server = uvicorn.Server(config)
         self.companions = companions
         self.own_process = own_process

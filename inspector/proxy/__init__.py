@@ -13,8 +13,7 @@ client in one write (`inspector.proxy.client_writes`).
 
 from __future__ import annotations
 
-from .app import ProxyApp
-from .client_writes import SERVE_OPTIONS
+from .app import SERVE_OPTIONS, ProxyApp
 from .errors import ProxyError, UpstreamFailure
 from .upstream import Upstream, parse_upstream
 

@@ -9,12 +9,24 @@ exchange object made for it.
 
 from __future__ import annotations
 
+from typing import Any
+
+from .client_websocket import ClientFacingWebSocket
+from .client_writes import CoalescingHTTPProtocol
 from .http import HttpExchange, Receive, Scope, Send
 from .pool import POOL_SIZE, ConnectionPool
 from .upstream import parse_upstream
 from .websocket import WebSocketSession
 
-__all__ = ["ProxyApp"]
+__all__ = ["ProxyApp", "SERVE_OPTIONS"]
+
+# How a ProxyApp is served by uvicorn: the upstream's Server and Date headers pass through,
+# so uvicorn must add none of its own, nor rewrite the client address from X-Forwarded-For
+# (the proxy appends to it); responses go out in one write; WebSocket messages take the
+# fast paths on the client's hop as on the upstream's.
+SERVE_OPTIONS: dict[str, Any] = {"server_header": False, "date_header": False,
+                                 "proxy_headers": False, "http": CoalescingHTTPProtocol,
+                                 "ws": ClientFacingWebSocket}
 
 
 class ProxyApp:

@@ -99,7 +99,8 @@ class WebSocketSession:
                                   f"the handshake cannot be forwarded to upstream "
                                   f"{self.upstream.address}: {exc}") from None
         assert self.socket is not None
-        await self.socket.write([data])
+        if self.socket.write([data]):
+            await self.socket.drained()
         while True:
             events = self.socket.take()
             failure = self.protocol.handshake_exc
@@ -189,15 +190,15 @@ class WebSocketSession:
                     message = assembler.feed(frame)
                 except UnicodeDecodeError as exc:
                     protocol.fail(INVALID_DATA, "invalid UTF-8 in a text message")
-                    await socket.write(protocol.data_to_send())
+                    socket.write(protocol.data_to_send())
                     await self._upstream_closed(BAD_GATEWAY_CLOSE,
                                                 f"invalid frame from upstream: {exc.reason}")
                     return
                 if message is not None and not self.client_closed:
                     await self._send_client(message)
             pending = protocol.data_to_send()    # pongs, the answer to a close
-            if pending:
-                await socket.write(pending)
+            if pending and socket.write(pending):
+                await socket.drained()
             if protocol.close_rcvd is not None:
                 await self._upstream_closed(protocol.close_rcvd.code, protocol.close_rcvd.reason)
                 return
@@ -236,7 +237,8 @@ class WebSocketSession:
                         protocol.send_binary(data)
                     else:
                         protocol.send_text(str(message.get("text") or "").encode("utf-8"))
-                    await socket.write(protocol.data_to_send())
+                    if socket.write(protocol.data_to_send()):
+                        await socket.drained()
             elif kind == "websocket.disconnect":
                 self.client_closed = True
                 if self.upstream_closed:
@@ -249,7 +251,7 @@ class WebSocketSession:
                         protocol.send_close(close.code, close.reason)
                     except ProtocolError:   # a code the wire may not carry
                         protocol.send_close()
-                    await socket.write(protocol.data_to_send())
+                    socket.write(protocol.data_to_send())
                 return
 
     async def _send_client(self, message: dict[str, Any]) -> bool:

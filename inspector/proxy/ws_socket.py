@@ -58,19 +58,23 @@ class UpstreamSocket(asyncio.Protocol):
             self._waiter = waiter
         return waiter
 
-    async def write(self, pending: list[bytes]) -> None:
-        """Write what the protocol had for the upstream (b"": end of stream); wait while
-        the transport is over its high-water mark. A connection that is gone takes
-        nothing: the reading side sees the end."""
+    def write(self, pending: list[bytes]) -> bool:
+        """Write what the protocol had for the upstream (b"": end of stream). True if the
+        transport is now over its high-water mark: await `drained()` before writing more.
+        A connection that is gone takes nothing: the reading side sees the end."""
         transport = self.transport
         if transport is None or transport.is_closing():
-            return
+            return False
         for data in pending:
             if data:
                 transport.write(data)
             elif transport.can_write_eof():
                 transport.write_eof()
-        if self._write_paused and not transport.is_closing():
+        return self._write_paused
+
+    async def drained(self) -> None:
+        """Until the transport is back under its low-water mark (or gone)."""
+        if self._write_paused and not self.transport.is_closing():  # type: ignore[union-attr]
             waiter = self._drain_waiter = self.loop.create_future()
             await waiter
 

@@ -24,7 +24,7 @@ from websockets.uri import parse_uri
 from .headers import Headers, proxy_request_headers, strip_hop_by_hop
 from .http_translate import RequestHead, encode_request, request_target
 from .upstream import Upstream
-from .ws_upstream import UpstreamProtocol
+from .ws_protocols import UpstreamProtocol
 
 __all__ = ["upstream_protocol", "handshake_request", "accept_message", "denial_messages",
            "ClientClose", "client_close", "close_message", "close_reason", "MessageAssembler",

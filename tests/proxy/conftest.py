@@ -81,7 +81,7 @@ class Servers:
 
     def proxy(self, upstream: str, **options: Any) -> ServerThread:
         """The proxy app under uvicorn, served as `asgi-inspector proxy` serves it."""
-        ws = options.pop("ws", "auto")
+        ws = options.pop("ws", SERVE_OPTIONS["ws"])
         return self.serve_proxy(ProxyApp(upstream, **options), ws=ws)
 
     def serve_proxy(self, app: Any, **config: Any) -> ServerThread:

@@ -11,7 +11,7 @@ from websockets.uri import parse_uri
 
 from inspector.proxy.pool import HIGH_WATER
 from inspector.proxy.ws_socket import UpstreamSocket
-from inspector.proxy.ws_upstream import UpstreamProtocol
+from inspector.proxy.ws_protocols import UpstreamProtocol
 
 
 class Transport(asyncio.Transport):
@@ -62,10 +62,12 @@ async def test_reading_pauses_while_much_waits_unread_and_resumes_when_taken() -
 
 async def test_writing_waits_while_the_transport_is_full() -> None:
     socket, transport = connected()
+    assert socket.write([b"a"]) is False             # the socket took it: go on
     socket.pause_writing()
-    task = asyncio.create_task(socket.write([b"a", b"", b"b"]))
+    assert socket.write([b"b", b"", b"c"]) is True   # over the high-water mark: wait
+    assert transport.written == [b"a", b"b", b"c"] and transport.calls == ["eof"]
+    task = asyncio.create_task(socket.drained())
     await asyncio.sleep(0)
-    assert transport.written == [b"a", b"b"] and transport.calls == ["eof"]
     assert not task.done()
     socket.resume_writing()
     await asyncio.wait_for(task, 1)

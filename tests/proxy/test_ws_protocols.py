@@ -11,12 +11,13 @@ from websockets.client import ClientProtocol
 from websockets.exceptions import ProtocolError
 from websockets.frames import Frame, Opcode
 from websockets.http11 import Response
-from websockets.protocol import OPEN
+from websockets.protocol import CLIENT, OPEN
 from websockets.server import ServerProtocol
 from websockets.uri import parse_uri
 
-from inspector.proxy import ws_upstream
-from inspector.proxy.ws_upstream import MaskKeys, UpstreamProtocol, masked_frame
+from inspector.proxy import ws_protocols
+from inspector.proxy.ws_protocols import (ClientFacingProtocol, MaskKeys, UpstreamProtocol,
+                                          masked_frame)
 
 
 @pytest.mark.parametrize("size", [0, 1, 125, 126, 65535, 65536, 70000])
@@ -39,12 +40,12 @@ def test_invalid_frames_are_refused_as_websockets_refuses_them() -> None:
 def test_mask_keys_come_from_urandom_a_thousand_at_a_time(monkeypatch: pytest.MonkeyPatch
                                                           ) -> None:
     calls: list[int] = []
-    real = ws_upstream.os.urandom
+    real = ws_protocols.os.urandom
 
     def counting(n: int) -> bytes:
         calls.append(n)
         return real(n)
-    monkeypatch.setattr(ws_upstream.os, "urandom", counting)
+    monkeypatch.setattr(ws_protocols.os, "urandom", counting)
     keys = MaskKeys()
     taken = [keys.take() for _ in range(1025)]
     assert calls == [4096, 4096]
@@ -84,7 +85,10 @@ def _frame(first: int, payload: bytes, masked: bool = False) -> bytes:
         head = bytes((first, mask_bit | 126)) + n.to_bytes(2, "big")
     else:
         head = bytes((first, mask_bit | 127)) + n.to_bytes(8, "big")
-    return head + (b"\0\0\0\0" if masked else b"") + payload
+    if not masked:
+        return head + payload
+    key = b"\x1f\x2e\x3d\x4c"
+    return head + key + bytes(b ^ key[i % 4] for i, b in enumerate(payload))
 
 
 # What servers send, well and badly: (first header byte, payload, masked).
@@ -105,13 +109,14 @@ server_frames = st.one_of(
 def _sent(protocol: Any) -> list[Any]:
     """What a protocol wrote, as frames (masks differ from run to run) and EOFs."""
     out: list[Any] = []
-    server = ServerProtocol(state=OPEN, max_size=None)
+    reader: Any = ServerProtocol(state=OPEN, max_size=None) if protocol.side is CLIENT \
+        else ClientProtocol(parse_uri("ws://peer/"), state=OPEN, max_size=None)
     for data in protocol.data_to_send():
         if not data:
             out.append("EOF")
             continue
-        server.receive_data(data)
-        out.extend((f.opcode, bytes(f.data), f.fin) for f in server.events_received())
+        reader.receive_data(data)
+        out.extend((f.opcode, bytes(f.data), f.fin) for f in reader.events_received())
     return out
 
 
@@ -150,6 +155,54 @@ def test_the_fast_path_sees_what_websockets_sees(status: int, frames: list[Any],
         assert _seen(ours) == _seen(theirs)
         assert _sent(ours) == _sent(theirs)
         assert _state(ours) == _state(theirs)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(server_frames.map(lambda f: (f[0], f[1], not f[2])), max_size=12),
+       st.lists(st.integers(1, 200), max_size=30), st.booleans())
+def test_the_server_side_fast_path_sees_what_websockets_sees(frames: list[Any], cuts: list[int],
+                                                             eof: bool) -> None:
+    """The client's hop: frames from a client must be masked (flipped from the above)."""
+    theirs = ServerProtocol(state=OPEN, max_size=None)
+    ours = ClientFacingProtocol(state=OPEN, max_size=None)
+    wire = b"".join(_frame(*f) for f in frames)
+    at = 0
+    for n in cuts + [len(wire)]:
+        chunk, at = wire[at:at + n], at + n
+        if not chunk:
+            continue
+        theirs.receive_data(chunk)
+        ours.receive_data(chunk)
+        assert _seen(ours) == _seen(theirs)
+        assert _sent(ours) == _sent(theirs)
+        assert _state(ours) == _state(theirs)
+    if eof:
+        theirs.receive_eof()
+        ours.receive_eof()
+        assert _sent(ours) == _sent(theirs)
+        assert _state(ours) == _state(theirs)
+
+
+def test_a_server_sends_whole_messages_as_websockets_would() -> None:
+    ours = ClientFacingProtocol(state=OPEN)
+    theirs = ServerProtocol(state=OPEN)
+    for protocol in (ours, theirs):
+        protocol.send_text(b"hello")
+        protocol.send_binary(b"\x00" * 300)
+        protocol.send_binary(b"x" * 70_000)
+    ours_bytes, theirs_bytes = ours.data_to_send(), theirs.data_to_send()
+    assert ours_bytes == theirs_bytes          # unmasked: byte for byte
+
+
+async def test_uvicorns_protocol_gets_the_fast_paths() -> None:
+    from uvicorn.config import Config
+    from uvicorn.server import ServerState
+
+    from inspector.proxy.client_websocket import ClientFacingWebSocket
+    config = Config(app=lambda *a: None, ws=ClientFacingWebSocket)
+    config.load()
+    protocol = ClientFacingWebSocket(config=config, server_state=ServerState(), app_state={})
+    assert type(protocol.conn) is ClientFacingProtocol
 
 
 def test_frames_that_came_with_the_handshake_are_cut_here_too() -> None:
