@@ -25,6 +25,7 @@ from .ws_socket import UpstreamSocket, open_socket
 from .ws_translate import (
     ABNORMAL,
     BAD_GATEWAY_CLOSE,
+    DATA_OPCODES,
     INVALID_DATA,
     MessageAssembler,
     accept_message,
@@ -33,7 +34,6 @@ from .ws_translate import (
     close_reason,
     denial_messages,
     handshake_request,
-    is_data,
     upstream_protocol,
 )
 
@@ -181,10 +181,11 @@ class WebSocketSession:
         assert socket is not None
         protocol = self.protocol
         assembler = MessageAssembler()
+        send = self.send
         events, self.early = self.early, []
         while True:
             for frame in events:
-                if not is_data(frame):
+                if frame.opcode not in DATA_OPCODES:
                     continue     # pings are answered by the protocol; the close is below
                 try:
                     message = assembler.feed(frame)
@@ -195,7 +196,10 @@ class WebSocketSession:
                                                 f"invalid frame from upstream: {exc.reason}")
                     return
                 if message is not None and not self.client_closed:
-                    await self._send_client(message)
+                    try:         # (_send_client, inline: this is once per message)
+                        await send(message)
+                    except OSError:
+                        self.client_closed = True
             pending = protocol.data_to_send()    # pongs, the answer to a close
             if pending and socket.write(pending):
                 await socket.drained()
@@ -236,7 +240,8 @@ class WebSocketSession:
                     if data is not None:
                         protocol.send_binary(data)
                     else:
-                        protocol.send_text(str(message.get("text") or "").encode("utf-8"))
+                        text = message.get("text")
+                        protocol.send_text(text.encode("utf-8") if type(text) is str else b"")
                     if socket.write(protocol.data_to_send()):
                         await socket.drained()
             elif kind == "websocket.disconnect":

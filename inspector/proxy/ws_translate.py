@@ -28,7 +28,7 @@ from .ws_protocols import UpstreamProtocol
 
 __all__ = ["upstream_protocol", "handshake_request", "accept_message", "denial_messages",
            "ClientClose", "client_close", "close_message", "close_reason", "MessageAssembler",
-           "is_data", "NO_STATUS", "ABNORMAL", "BAD_GATEWAY_CLOSE", "INVALID_DATA"]
+           "DATA_OPCODES", "NO_STATUS", "ABNORMAL", "BAD_GATEWAY_CLOSE", "INVALID_DATA"]
 
 NO_STATUS = 1005          # RFC 6455 7.4.1: a close frame without a code
 ABNORMAL = 1006           # RFC 6455 7.4.1: the connection dropped without a close frame
@@ -42,7 +42,7 @@ _HANDSHAKE = frozenset({
 })
 # The server in front writes its own.
 _SERVER_OWN = frozenset({b"date", b"server"})
-_DATA = (Opcode.TEXT, Opcode.BINARY, Opcode.CONT)
+DATA_OPCODES = frozenset({Opcode.TEXT, Opcode.BINARY, Opcode.CONT})
 
 
 def _offered(scope: Mapping[str, Any]) -> list[str]:
@@ -137,10 +137,6 @@ def close_reason(reason: str) -> str:
     """`reason` cut to the 123 UTF-8 bytes a close frame can carry (RFC 6455 5.5, 5.5.1)."""
     data = reason.encode("utf-8")
     return reason if len(data) <= 123 else data[:123].decode("utf-8", "ignore")
-
-
-def is_data(frame: Frame) -> bool:
-    return frame.opcode in _DATA
 
 
 class MessageAssembler:
