@@ -17,7 +17,7 @@ from .errors import BAD_GATEWAY, GATEWAY_TIMEOUT, UpstreamFailure
 from .parse import EndOfResponse, Event, ResponseError, ResponseParser
 from .upstream import Upstream
 
-__all__ = ["UpstreamConnection", "ConnectionPool", "connect_failure", "READ_SIZE", "POOL_SIZE",
+__all__ = ["UpstreamConnection", "WriteFlow", "ConnectionPool", "connect_failure", "READ_SIZE", "POOL_SIZE",
            "HIGH_WATER"]
 
 READ_SIZE = 65536
@@ -44,7 +44,36 @@ def connect_failure(upstream: Upstream, timeout: float, exc: BaseException) -> U
                            f"{strerror or exc}")
 
 
-class UpstreamConnection(asyncio.Protocol):
+class WriteFlow(asyncio.Protocol):
+    """The write side of an upstream connection's flow control, for both hops: the
+    transport says when its buffer passes the high-water mark and when it has drained;
+    a writer waits on `_drain_waiter` in between. And EOF ends the connection
+    (`_ended`) and lets the transport close."""
+
+    _write_paused = False
+    _drain_waiter: asyncio.Future[None] | None = None
+
+    def _ended(self) -> None:
+        raise NotImplementedError
+
+    def eof_received(self) -> bool | None:
+        self._ended()
+        return None                    # let the transport close
+
+    def pause_writing(self) -> None:
+        self._write_paused = True
+
+    def resume_writing(self) -> None:
+        self._write_paused = False
+        self._release_drain()
+
+    def _release_drain(self) -> None:
+        drain, self._drain_waiter = self._drain_waiter, None
+        if drain is not None and not drain.done():
+            drain.set_result(None)
+
+
+class UpstreamConnection(WriteFlow):
     """One TCP connection to the upstream, parsing the response of the request in flight.
 
     Between requests it has no parser: bytes arriving then are a broken upstream, and the
@@ -66,8 +95,6 @@ class UpstreamConnection(asyncio.Protocol):
         self.keep_alive = False        # ... and that the connection may carry another
         self._waiter: asyncio.Future[bool] | None = None
         self._timer: asyncio.TimerHandle | None = None
-        self._drain_waiter: asyncio.Future[None] | None = None
-        self._write_paused = False
         self._read_paused = False
         self._unread = 0
 
@@ -177,26 +204,11 @@ class UpstreamConnection(asyncio.Protocol):
                 self.transport.pause_reading()  # type: ignore[union-attr]
         self._wake()
 
-    def eof_received(self) -> bool | None:
-        self._ended()
-        return None                    # let the transport close
-
     def connection_lost(self, exc: Exception | None) -> None:
         if exc is not None and self.failure is None and not self.response_done:
             self.failure = exc
         self._ended()
-        drain, self._drain_waiter = self._drain_waiter, None
-        if drain is not None and not drain.done():
-            drain.set_result(None)
-
-    def pause_writing(self) -> None:
-        self._write_paused = True
-
-    def resume_writing(self) -> None:
-        self._write_paused = False
-        drain, self._drain_waiter = self._drain_waiter, None
-        if drain is not None and not drain.done():
-            drain.set_result(None)
+        self._release_drain()
 
     def _ended(self) -> None:
         self.closed = True

@@ -142,16 +142,19 @@ class FastFrames:
             return _LONG.pack(head1, 127, length) + data
         return _masked(head1, data, MASKS.take())
 
+    def _whole(self, fin: bool) -> bool:
+        """A whole message in one frame, sent while open, with nothing to negotiate."""
+        return fin and self._state is OPEN and not self.expect_continuation_frame \
+            and not self.extensions
+
     def send_text(self, data: Any, fin: bool = True) -> None:
-        if fin and self._state is OPEN and not self.expect_continuation_frame \
-                and not self.extensions:
+        if self._whole(fin):
             self.writes.append(self._message(0x81, data))
         else:
             super().send_text(data, fin)  # type: ignore[misc]
 
     def send_binary(self, data: Any, fin: bool = True) -> None:
-        if fin and self._state is OPEN and not self.expect_continuation_frame \
-                and not self.extensions:
+        if self._whole(fin):
             self.writes.append(self._message(0x82, data))
         else:
             super().send_binary(data, fin)  # type: ignore[misc]

@@ -15,13 +15,13 @@ from typing import Any
 
 from websockets.client import ClientProtocol
 
-from .pool import HIGH_WATER, connect_failure
+from .pool import HIGH_WATER, WriteFlow, connect_failure
 from .upstream import Upstream
 
 __all__ = ["UpstreamSocket", "open_socket"]
 
 
-class UpstreamSocket(asyncio.Protocol):
+class UpstreamSocket(WriteFlow):
     """One TCP connection to the upstream, feeding `protocol`."""
 
     def __init__(self, protocol: ClientProtocol, loop: asyncio.AbstractEventLoop) -> None:
@@ -32,8 +32,6 @@ class UpstreamSocket(asyncio.Protocol):
         self.error: Exception | None = None   # what the connection was lost to, if anything
         self._fresh = False            # something arrived since the last take()
         self._waiter: asyncio.Future[None] | None = None
-        self._drain_waiter: asyncio.Future[None] | None = None
-        self._write_paused = False
         self._read_paused = False
         self._unread = 0
 
@@ -102,25 +100,10 @@ class UpstreamSocket(asyncio.Protocol):
         self._fresh = True
         self._wake()
 
-    def eof_received(self) -> bool | None:
-        self._ended()
-        return None                    # let the transport close
-
     def connection_lost(self, exc: Exception | None) -> None:
         self.error = exc
         self._ended()
-        drain, self._drain_waiter = self._drain_waiter, None
-        if drain is not None and not drain.done():
-            drain.set_result(None)
-
-    def pause_writing(self) -> None:
-        self._write_paused = True
-
-    def resume_writing(self) -> None:
-        self._write_paused = False
-        drain, self._drain_waiter = self._drain_waiter, None
-        if drain is not None and not drain.done():
-            drain.set_result(None)
+        self._release_drain()
 
     def _ended(self) -> None:
         if not self.closed:

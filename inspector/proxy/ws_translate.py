@@ -12,7 +12,7 @@ as strictly as the HTTP hop's requests (`encode_request`).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any, NamedTuple
 from urllib.parse import quote
 

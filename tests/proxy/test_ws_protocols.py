@@ -130,6 +130,26 @@ def _state(protocol: Any) -> tuple[Any, ...]:
             type(protocol.handshake_exc), type(protocol.parser_exc))
 
 
+def _feed_both(ours: Any, theirs: Any, wire: bytes, cuts: list[int], eof: bool) -> None:
+    """Both protocols get `wire` in the same pieces (then maybe EOF); after each, what they
+    saw, what they wrote and their state must agree."""
+    steps = []
+    at = 0
+    for n in cuts + [len(wire)]:
+        if wire[at:at + n]:
+            steps.append(wire[at:at + n])
+        at += n
+    for step in steps + ([None] if eof else []):
+        for protocol in (theirs, ours):
+            if step is None:
+                protocol.receive_eof()
+            else:
+                protocol.receive_data(step)
+        assert _seen(ours) == _seen(theirs)
+        assert _sent(ours) == _sent(theirs)
+        assert _state(ours) == _state(theirs)
+
+
 @settings(max_examples=300, deadline=None)
 @given(st.sampled_from([101, 101, 101, 403]), st.lists(server_frames, max_size=12),
        st.lists(st.integers(1, 200), max_size=30), st.booleans())
@@ -139,22 +159,7 @@ def test_the_fast_path_sees_what_websockets_sees(status: int, frames: list[Any],
     ours = UpstreamProtocol(parse_uri("ws://upstream/"), max_size=None)
     ours.key = theirs.key
     wire = _head(theirs.key, status) + b"".join(_frame(*f) for f in frames)
-    at = 0
-    for n in cuts + [len(wire)]:
-        chunk, at = wire[at:at + n], at + n
-        if not chunk:
-            continue
-        theirs.receive_data(chunk)
-        ours.receive_data(chunk)
-        assert _seen(ours) == _seen(theirs)
-        assert _sent(ours) == _sent(theirs)
-        assert _state(ours) == _state(theirs)
-    if eof:
-        theirs.receive_eof()
-        ours.receive_eof()
-        assert _seen(ours) == _seen(theirs)
-        assert _sent(ours) == _sent(theirs)
-        assert _state(ours) == _state(theirs)
+    _feed_both(ours, theirs, wire, cuts, eof)
 
 
 @settings(max_examples=300, deadline=None)
@@ -165,22 +170,7 @@ def test_the_server_side_fast_path_sees_what_websockets_sees(frames: list[Any], 
     """The client's hop: frames from a client must be masked (flipped from the above)."""
     theirs = ServerProtocol(state=OPEN, max_size=None)
     ours = ClientFacingProtocol(state=OPEN, max_size=None)
-    wire = b"".join(_frame(*f) for f in frames)
-    at = 0
-    for n in cuts + [len(wire)]:
-        chunk, at = wire[at:at + n], at + n
-        if not chunk:
-            continue
-        theirs.receive_data(chunk)
-        ours.receive_data(chunk)
-        assert _seen(ours) == _seen(theirs)
-        assert _sent(ours) == _sent(theirs)
-        assert _state(ours) == _state(theirs)
-    if eof:
-        theirs.receive_eof()
-        ours.receive_eof()
-        assert _sent(ours) == _sent(theirs)
-        assert _state(ours) == _state(theirs)
+    _feed_both(ours, theirs, b"".join(_frame(*f) for f in frames), cuts, eof)
 
 
 def test_a_server_sends_whole_messages_as_websockets_would() -> None:
