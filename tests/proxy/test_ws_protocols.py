@@ -205,6 +205,16 @@ def test_frames_that_came_with_the_handshake_are_cut_here_too() -> None:
     assert [(f.opcode, f.data) for f in ours.events_received()] == [(Opcode.BINARY, b"\x00")]
 
 
+def test_a_big_frame_in_many_pieces_grows_in_place_and_arrives_whole() -> None:
+    ours = UpstreamProtocol(parse_uri("ws://upstream/"), state=OPEN, max_size=None)
+    payload = bytes(range(256)) * 4096                    # 1 MiB
+    wire = _frame(0x82, payload) + _frame(0x81, b"next")
+    for at in range(0, len(wire), 1000):
+        ours.receive_data(wire[at:at + 1000])
+    assert [(f.opcode, bytes(f.data)) for f in ours.events_received()] == [
+        (Opcode.BINARY, payload), (Opcode.TEXT, b"next")]
+
+
 def test_sending_a_whole_message_writes_what_websockets_would() -> None:
     ours = UpstreamProtocol(parse_uri("ws://upstream/"), state=OPEN)
     theirs = ClientProtocol(parse_uri("ws://upstream/"), state=OPEN)
