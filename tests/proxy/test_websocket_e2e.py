@@ -22,8 +22,11 @@ def ws_url(server: ServerThread, path: str) -> str:
     return server.url.replace("http://", "ws://") + path
 
 
-async def test_text_and_binary_both_ways(proxy: ServerThread) -> None:
-    async with connect(ws_url(proxy, "/ws/echo")) as ws:
+@pytest.mark.parametrize("compression", ["deflate", None])
+async def test_text_and_binary_both_ways(proxy: ServerThread, compression: str | None) -> None:
+    # Without compression the client's hop takes the proxy's fast paths (ws_protocols);
+    # with it (what browsers ask for) websockets does all the work.
+    async with connect(ws_url(proxy, "/ws/echo"), compression=compression) as ws:
         await ws.send("hello")
         assert await ws.recv() == "echo:hello"
         await ws.send(b"\x00\xff")
@@ -33,6 +36,12 @@ async def test_text_and_binary_both_ways(proxy: ServerThread) -> None:
         assert await ws.recv() == b"echo:" + big
         await ws.send("é" * 70_000)
         assert await ws.recv() == "echo:" + "é" * 70_000
+        await ws.send(["frag", "mented"])            # one message in three frames
+        assert await ws.recv() == "echo:fragmented"
+        await ws.ping(b"p")                          # answered on the client's hop
+        for i in range(200):                         # many small ones, back to back
+            await ws.send(f"m{i}")
+        assert [await ws.recv() for _ in range(200)] == [f"echo:m{i}" for i in range(200)]
 
 
 async def test_subprotocol_chosen_by_upstream(proxy: ServerThread) -> None:
