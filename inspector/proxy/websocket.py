@@ -115,6 +115,10 @@ class WebSocketSession:
                     return None
             if failure is not None:
                 raise self._handshake_failure(failure)
+            if self.socket.closed:   # (the protocol reports the end itself: never here)
+                raise UpstreamFailure(BAD_GATEWAY, "connection closed",
+                                      f"upstream {self.upstream.address} closed the "
+                                      "connection during the WebSocket handshake")
             try:
                 await within(self.socket.wait(), self.read_timeout)
             except asyncio.TimeoutError:
