@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import Awaitable, Callable, Coroutine, MutableMapping
+from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any, TypeVar
 
 from .errors import BAD_GATEWAY, GATEWAY_TIMEOUT, ProxyError, UpstreamFailure
@@ -46,12 +46,12 @@ T = TypeVar("T")
 WATCH_AFTER = 0.05
 
 
-async def within(coro: Coroutine[Any, Any, T], delay: float) -> T:
-    """Await `coro` for at most `delay` seconds (asyncio.TimeoutError after)."""
+async def within(awaitable: Awaitable[T], delay: float) -> T:
+    """Await a coroutine or future for at most `delay` seconds (asyncio.TimeoutError after)."""
     if sys.version_info >= (3, 11):
         async with asyncio.timeout(delay):
-            return await coro
-    return await asyncio.wait_for(coro, delay)  # pragma: no cover - Python 3.10
+            return await awaitable
+    return await asyncio.wait_for(awaitable, delay)  # pragma: no cover - Python 3.10
 
 
 class _ClientGone(Exception):
