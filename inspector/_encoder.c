@@ -24,15 +24,19 @@
 #include <string.h>
 #include <time.h>
 
-#define MAX_DEPTH 64
-#define UNSUPPORTED 1
+#include "_encoder_api.h"
 
+#define MAX_DEPTH 64
+#define UNSUPPORTED ENCODER_UNSUPPORTED
+
+/* A record is written here first. On the stack up to 4 KiB: a 1 KiB body with its
+ * message fits, and a malloc per record cost a POST echo more than writing its body. */
 typedef struct {
     char *data;
     Py_ssize_t len;
     Py_ssize_t cap;
     int on_heap;
-    char stack[1024];
+    char stack[4096];
 } Buffer;
 
 static PyObject *perf_counter = NULL;   /* used where CLOCK_MONOTONIC is not perf_counter */
@@ -124,6 +128,22 @@ write_header(Buffer *b, char type, uint32_t n)
 }
 
 static int write_object(Buffer *b, PyObject *o, int depth);
+
+static inline int
+write_double(Buffer *b, double v)
+{
+    if (reserve(b, 9) < 0)
+        return -1;
+    b->data[b->len] = 'g';
+#if PY_VERSION_HEX >= 0x030B0000
+    if (PyFloat_Pack8(v, b->data + b->len + 1, 1) < 0)
+#else
+    if (_PyFloat_Pack8(v, (unsigned char *)b->data + b->len + 1, 1) < 0)
+#endif
+        return -1;
+    b->len += 9;
+    return 0;
+}
 
 static inline int
 write_str(Buffer *b, PyObject *o)
@@ -226,19 +246,8 @@ write_object(Buffer *b, PyObject *o, int depth)
         b->data[b->len++] = o == Py_None ? 'N' : (o == Py_True ? 'T' : 'F');
         return 0;
     }
-    if (PyFloat_CheckExact(o)) {
-        if (reserve(b, 9) < 0)
-            return -1;
-        b->data[b->len] = 'g';
-#if PY_VERSION_HEX >= 0x030B0000
-        if (PyFloat_Pack8(PyFloat_AS_DOUBLE(o), b->data + b->len + 1, 1) < 0)
-#else
-        if (_PyFloat_Pack8(PyFloat_AS_DOUBLE(o), (unsigned char *)b->data + b->len + 1, 1) < 0)
-#endif
-            return -1;
-        b->len += 9;
-        return 0;
-    }
+    if (PyFloat_CheckExact(o))
+        return write_double(b, PyFloat_AS_DOUBLE(o));
     return UNSUPPORTED;
 }
 
@@ -276,7 +285,30 @@ buffer_free(Buffer *b)
         PyMem_Free(b->data);
 }
 
-/* The record of (conn, kind, now - t0, message) into b: 0, UNSUPPORTED or -1 (error set). */
+/* The record of (conn, kind, t, message) into b: 0, UNSUPPORTED or -1 (error set). `skip`
+ * (a tuple, or NULL) names top-level keys to leave out; a payload over `limit` (if >= 0)
+ * is UNSUPPORTED, for the caller's slow path to cut. */
+static int
+write_event(Buffer *b, PyObject *conn, PyObject *kind, double t, PyObject *message,
+            Py_ssize_t limit, PyObject *skip)
+{
+    int rc = write_header(b, '(', 4);
+    if (rc == 0)
+        rc = write_object(b, conn, 1);
+    if (rc == 0)
+        rc = write_object(b, kind, 1);
+    if (rc == 0)
+        rc = write_double(b, t);
+    if (rc == 0) {
+        if (PyDict_CheckExact(message))
+            rc = write_dict(b, message, 1, limit, skip);
+        else
+            rc = write_object(b, message, 1);
+    }
+    return rc;
+}
+
+/* The record of (conn, kind, now - t0, message) into b, from Python's arguments. */
 static int
 write_record(Buffer *b, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -284,7 +316,7 @@ write_record(Buffer *b, PyObject *const *args, Py_ssize_t nargs)
         PyErr_SetString(PyExc_TypeError, "takes 6 arguments: conn, kind, t0, message, limit, skip");
         return -1;
     }
-    PyObject *conn = args[0], *kind = args[1], *message = args[3], *skip = args[5];
+    PyObject *skip = args[5];
     double t0 = PyFloat_AsDouble(args[2]);
     Py_ssize_t limit = PyLong_AsSsize_t(args[4]);
     if ((t0 == -1.0 || limit == -1) && PyErr_Occurred())
@@ -296,24 +328,8 @@ write_record(Buffer *b, PyObject *const *args, Py_ssize_t nargs)
     double t = now();
     if (t == -1.0 && PyErr_Occurred())
         return -1;
-    PyObject *time = PyFloat_FromDouble(t - t0);
-    if (time == NULL)
-        return -1;
-    int rc = write_header(b, '(', 4);
-    if (rc == 0)
-        rc = write_object(b, conn, 1);
-    if (rc == 0)
-        rc = write_object(b, kind, 1);
-    if (rc == 0)
-        rc = write_object(b, time, 1);
-    if (rc == 0) {
-        if (PyDict_CheckExact(message))
-            rc = write_dict(b, message, 1, limit, skip == Py_None ? NULL : skip);
-        else
-            rc = write_object(b, message, 1);
-    }
-    Py_DECREF(time);
-    return rc;
+    return write_event(b, args[0], args[1], t - t0, args[3], limit,
+                       skip == Py_None ? NULL : skip);
 }
 
 static PyObject *
@@ -756,6 +772,24 @@ ring_record(Ring *self, PyObject *const *args, Py_ssize_t nargs)
     return result;
 }
 
+/* Ring.record for inspector._hooks, without a Python call: the hooks record every
+ * message, and the call (arguments boxed and parsed, the seq boxed) was a fifth of it. */
+static int
+ring_record_direct(PyObject *ring, PyObject *conn, PyObject *kind, double t0,
+                   PyObject *message, Py_ssize_t limit, PyObject *skip)
+{
+    double t = now();
+    if (t == -1.0 && PyErr_Occurred())
+        return -1;
+    Buffer b;
+    buffer_init(&b);
+    int rc = write_event(&b, conn, kind, t - t0, message, limit, skip);
+    if (rc == 0 && ring_store((Ring *)ring, b.data, b.len) < 0)
+        rc = -1;
+    buffer_free(&b);
+    return rc;
+}
+
 static PyObject *
 record_bytes(Ring *self, long long seq)
 {
@@ -911,6 +945,16 @@ PyInit__encoder(void)
         return NULL;
     if (PyModule_AddObject(module, "Ring", Py_NewRef((PyObject *)&RingType)) < 0) {
         Py_DECREF(&RingType);
+        Py_DECREF(module);
+        return NULL;
+    }
+    static EncoderAPI api;
+    api.ring_type = &RingType;
+    api.ring_record = (void *)ring_record;
+    api.record = ring_record_direct;
+    PyObject *capsule = PyCapsule_New(&api, ENCODER_API_NAME, NULL);
+    if (capsule == NULL || PyModule_AddObject(module, "_API", capsule) < 0) {
+        Py_XDECREF(capsule);
         Py_DECREF(module);
         return NULL;
     }

@@ -23,10 +23,18 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <stddef.h>
+#include <structmember.h>
+
+#include "_encoder_api.h"
+
+static EncoderAPI *encoder;   /* from inspector._encoder's capsule */
 
 typedef struct {
     PyObject_HEAD
     PyObject *record, *slow, *open_slow, *exit, *failed, *t0, *limit, *counter, *skip;
+    PyObject *ring;            /* record's Ring, when record is Ring.record: called in C */
+    double t0_value;
+    Py_ssize_t limit_value;
 } Capture;
 
 typedef struct {
@@ -53,20 +61,30 @@ typedef struct {
 
 enum { CALL_NEW, CALL_RUNNING, CALL_DONE };
 
-static PyTypeObject CaptureType, SendHookType, ReceiveHookType, ReceivingType, CallingType;
+static PyTypeObject CaptureType, SendHookType, ReceiveHookType, ReceivingType, CallingType,
+    MiddlewareType;
 static PyObject *receive_kind, *send_kind, *scope_kind, *exit_kind, *minus_one;
 
 static int report_failure(Capture *c);
 
 /* Record one occurrence: the ring's record(), and where it answers None, the Python
- * path slow(conn, [kind,] message). Never raises an Exception (BaseExceptions pass, as
- * in Python). */
+ * path slow(conn, [kind,] message). `limited`: the body limit applies (messages), else
+ * none (scope, exit). Never raises an Exception (BaseExceptions pass, as in Python). */
 static int
-capture_record(Capture *c, PyObject *conn, PyObject *kind, PyObject *message, PyObject *limit,
+capture_record(Capture *c, PyObject *conn, PyObject *kind, PyObject *message, int limited,
                PyObject *skip, PyObject *slow)
 {
-    PyObject *args[6] = {conn, kind, c->t0, message, limit, skip};
-    PyObject *result = PyObject_Vectorcall(c->record, args, 6, NULL);
+    PyObject *result;
+    if (c->ring != NULL) {
+        int rc = encoder->record(c->ring, conn, kind, c->t0_value, message,
+                                 limited ? c->limit_value : -1, skip == Py_None ? NULL : skip);
+        if (rc == 0)
+            return 0;
+        result = rc < 0 ? NULL : Py_NewRef(Py_None);
+    } else {
+        PyObject *args[6] = {conn, kind, c->t0, message, limited ? c->limit : minus_one, skip};
+        result = PyObject_Vectorcall(c->record, args, 6, NULL);
+    }
     if (result == Py_None && slow != NULL) {
         Py_DECREF(result);
         if (slow == c->slow) {
@@ -88,7 +106,7 @@ static int
 hook_record(Hook *h, PyObject *message)
 {
     Capture *c = h->capture;
-    return capture_record(c, h->conn, h->kind, message, c->limit, Py_None, c->slow);
+    return capture_record(c, h->conn, h->kind, message, 1, Py_None, c->slow);
 }
 
 /* The current exception, if an Exception, goes to recorder.failed() and is cleared. */
@@ -358,6 +376,19 @@ capture_init(Capture *self, PyObject *args, PyObject *kwargs)
         return -1;
     }
     Py_XSETREF(self->skip, Py_NewRef(skip));
+    self->t0_value = PyFloat_AsDouble(self->t0);
+    self->limit_value = PyLong_AsSsize_t(self->limit);
+    if (self->limit_value == -1 && PyErr_Occurred())
+        return -1;
+    /* Ring.record, bound to a Ring: call it in C. Anything else (a replaced record_event)
+     * is called as it is. */
+    Py_CLEAR(self->ring);
+    if (PyCFunction_Check(self->record) &&
+        (void *)PyCFunction_GET_FUNCTION(self->record) == encoder->ring_record) {
+        PyObject *owner = PyCFunction_GET_SELF(self->record);
+        if (owner != NULL && PyObject_TypeCheck(owner, encoder->ring_type))
+            self->ring = Py_NewRef(owner);
+    }
     return 0;
 }
 
@@ -370,6 +401,7 @@ capture_traverse(Capture *self, visitproc visit, void *arg)
     Py_VISIT(self->exit);
     Py_VISIT(self->failed);
     Py_VISIT(self->counter);
+    Py_VISIT(self->ring);
     return 0;
 }
 
@@ -385,6 +417,7 @@ capture_clear(Capture *self)
     Py_CLEAR(self->limit);
     Py_CLEAR(self->counter);
     Py_CLEAR(self->skip);
+    Py_CLEAR(self->ring);
     return 0;
 }
 
@@ -622,7 +655,7 @@ calling_start(Calling *self)
             PyErr_SetString(PyExc_RuntimeError, "connection ids ran out");
         return -1;
     }
-    if (capture_record(c, self->conn, scope_kind, self->scope, minus_one, c->skip,
+    if (capture_record(c, self->conn, scope_kind, self->scope, 0, c->skip,
                        c->open_slow) < 0)
         return -1;
     Hook *receive = new_hook(&ReceiveHookType, c, self->conn, receive_kind, self->receive,
@@ -655,7 +688,7 @@ calling_finish(Calling *self, PySendResult status, PyObject **result)
     Py_CLEAR(self->iter);
     self->state = CALL_DONE;
     if (status == PYGEN_RETURN) {
-        if (capture_record(c, self->conn, exit_kind, Py_None, minus_one, Py_None, NULL) < 0) {
+        if (capture_record(c, self->conn, exit_kind, Py_None, 0, Py_None, NULL) < 0) {
             Py_CLEAR(*result);
             return PYGEN_ERROR;
         }
@@ -795,6 +828,157 @@ static PyTypeObject ReceiveHookType = {
     .tp_dealloc = (destructor)hook_dealloc,
 };
 
+/* ------------------------------------------------------------------ the middleware
+ *
+ * Middleware: the base of InspectorMiddleware, whose call is here. Why: an `async def
+ * __call__` that only chose a path and awaited recorder.call cost a quarter of what the
+ * whole capture added to a request (its coroutine, its frame, and one more level that
+ * every send of the app's coroutine passes through). A captured http or websocket call
+ * returns recorder.call(app, scope, receive, send) itself; anything else (lifespan, an
+ * excluded path, another scope type, a publisher to start, odd arguments) goes to the
+ * Python method `_dispatch`, which is the whole rule.
+ */
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *app, *recorder, *exclude_paths;
+    PyObject *pid_cell;            /* [this process's pid], kept current across fork */
+    PyObject *publisher_pid;       /* the pid the publisher was started in, or None */
+} Middleware;
+
+static PyObject *type_key, *path_key, *http_type, *websocket_type, *call_name, *dispatch_name;
+
+static int
+is_str(PyObject *o, PyObject *interned)
+{
+    if (o == interned)
+        return 1;
+    return PyUnicode_CheckExact(o) && !PyUnicode_CHECK_INTERNED(o) &&
+           PyUnicode_Compare(o, interned) == 0;
+}
+
+/* 1: the fast path may take this call; 0: leave it to _dispatch; -1: error. */
+static int
+middleware_fast(Middleware *self, PyObject *scope)
+{
+    if (!PyDict_CheckExact(scope))
+        return 0;
+    PyObject *type = PyDict_GetItemWithError(scope, type_key);
+    if (type == NULL)
+        return PyErr_Occurred() ? -1 : 0;
+    if (!is_str(type, http_type) && !is_str(type, websocket_type))
+        return 0;
+    PyObject *excluded = self->exclude_paths;
+    if (excluded == NULL || !PyAnySet_Check(excluded))
+        return 0;
+    if (PySet_GET_SIZE(excluded) > 0) {
+        PyObject *path = PyDict_GetItemWithError(scope, path_key);
+        if (path == NULL && PyErr_Occurred())
+            return -1;
+        if (path != NULL) {
+            int is_excluded = PySet_Contains(excluded, path);
+            if (is_excluded != 0)
+                return is_excluded < 0 ? -1 : 0;
+        }
+    }
+    if (self->pid_cell == NULL || !PyList_CheckExact(self->pid_cell) ||
+        PyList_GET_SIZE(self->pid_cell) < 1 || self->publisher_pid == NULL)
+        return 0;
+    PyObject *pid = PyList_GET_ITEM(self->pid_cell, 0);
+    if (pid != self->publisher_pid) {
+        int same = PyObject_RichCompareBool(pid, self->publisher_pid, Py_EQ);
+        if (same <= 0)
+            return same;
+    }
+    return 1;
+}
+
+static PyObject *
+middleware_call(Middleware *self, PyObject *args, PyObject *kwargs)
+{
+    if (kwargs == NULL && PyTuple_GET_SIZE(args) == 3 && self->app != NULL &&
+        self->recorder != NULL) {
+        int fast = middleware_fast(self, PyTuple_GET_ITEM(args, 0));
+        if (fast < 0)
+            return NULL;
+        if (fast) {
+            PyObject *call = PyObject_GetAttr(self->recorder, call_name);
+            if (call == NULL)
+                return NULL;
+            if (call != Py_None) {
+                PyObject *call_args[4] = {self->app, PyTuple_GET_ITEM(args, 0),
+                                          PyTuple_GET_ITEM(args, 1), PyTuple_GET_ITEM(args, 2)};
+                PyObject *calling = PyObject_Vectorcall(call, call_args, 4, NULL);
+                Py_DECREF(call);
+                return calling;
+            }
+            Py_DECREF(call);
+        }
+    }
+    PyObject *dispatch = PyObject_GetAttr((PyObject *)self, dispatch_name);
+    if (dispatch == NULL)
+        return NULL;
+    PyObject *result = PyObject_Call(dispatch, args, kwargs);
+    Py_DECREF(dispatch);
+    return result;
+}
+
+static int
+middleware_traverse(Middleware *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->app);
+    Py_VISIT(self->recorder);
+    Py_VISIT(self->exclude_paths);
+    Py_VISIT(self->pid_cell);
+    Py_VISIT(self->publisher_pid);
+    return 0;
+}
+
+static int
+middleware_clear(Middleware *self)
+{
+    Py_CLEAR(self->app);
+    Py_CLEAR(self->recorder);
+    Py_CLEAR(self->exclude_paths);
+    Py_CLEAR(self->pid_cell);
+    Py_CLEAR(self->publisher_pid);
+    return 0;
+}
+
+static void
+middleware_dealloc(Middleware *self)
+{
+    PyObject_GC_UnTrack(self);
+    middleware_clear(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyMemberDef middleware_members[] = {
+    {"app", T_OBJECT_EX, offsetof(Middleware, app), 0, "the wrapped ASGI app"},
+    {"recorder", T_OBJECT_EX, offsetof(Middleware, recorder), 0, "the capture's Recorder"},
+    {"exclude_paths", T_OBJECT_EX, offsetof(Middleware, exclude_paths), 0,
+     "paths passed through uncaptured (a frozenset)"},
+    {"_pid_cell", T_OBJECT_EX, offsetof(Middleware, pid_cell), 0,
+     "a list holding this process's pid"},
+    {"_publisher_pid", T_OBJECT, offsetof(Middleware, publisher_pid), 0,
+     "the pid the publisher was started in (None: not yet)"},
+    {NULL, 0, 0, 0, NULL},
+};
+
+static PyTypeObject MiddlewareType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "inspector._hooks.Middleware",
+    .tp_basicsize = sizeof(Middleware),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
+    .tp_doc = "The base of InspectorMiddleware: its __call__, in C.",
+    .tp_new = PyType_GenericNew,
+    .tp_call = (ternaryfunc)middleware_call,
+    .tp_traverse = (traverseproc)middleware_traverse,
+    .tp_clear = (inquiry)middleware_clear,
+    .tp_dealloc = (destructor)middleware_dealloc,
+    .tp_members = middleware_members,
+};
+
 static struct PyModuleDef module_def = {
     PyModuleDef_HEAD_INIT, "inspector._hooks",
     "The receive() and send() the middleware hands the app, in C.", -1, NULL,
@@ -806,21 +990,38 @@ PyInit__hooks(void)
 {
     if (PyType_Ready(&ReceivingType) < 0 || PyType_Ready(&SendHookType) < 0 ||
         PyType_Ready(&ReceiveHookType) < 0 || PyType_Ready(&CallingType) < 0 ||
-        PyType_Ready(&CaptureType) < 0)
+        PyType_Ready(&CaptureType) < 0 || PyType_Ready(&MiddlewareType) < 0)
+        return NULL;
+    type_key = PyUnicode_InternFromString("type");
+    path_key = PyUnicode_InternFromString("path");
+    http_type = PyUnicode_InternFromString("http");
+    websocket_type = PyUnicode_InternFromString("websocket");
+    call_name = PyUnicode_InternFromString("call");
+    dispatch_name = PyUnicode_InternFromString("_dispatch");
+    if (type_key == NULL || path_key == NULL || http_type == NULL || websocket_type == NULL ||
+        call_name == NULL || dispatch_name == NULL)
         return NULL;
     receive_kind = PyUnicode_InternFromString("receive");
     send_kind = PyUnicode_InternFromString("send");
     scope_kind = PyUnicode_InternFromString("scope");
     exit_kind = PyUnicode_InternFromString("exit");
     minus_one = PyLong_FromLong(-1);
+    PyObject *encoder_module = PyImport_ImportModule("inspector._encoder");  /* (the capsule
+                                                    import imports only its top package) */
+    if (encoder_module == NULL)
+        return NULL;
+    Py_DECREF(encoder_module);
+    encoder = PyCapsule_Import(ENCODER_API_NAME, 0);
+    if (encoder == NULL)
+        return NULL;
     if (receive_kind == NULL || send_kind == NULL || scope_kind == NULL || exit_kind == NULL ||
         minus_one == NULL)
         return NULL;
     PyObject *module = PyModule_Create(&module_def);
     if (module == NULL)
         return NULL;
-    if (PyModule_AddObject(module, "Capture", Py_NewRef((PyObject *)&CaptureType)) < 0) {
-        Py_DECREF(&CaptureType);
+    if (PyModule_AddObject(module, "Capture", Py_NewRef((PyObject *)&CaptureType)) < 0 ||
+        PyModule_AddObject(module, "Middleware", Py_NewRef((PyObject *)&MiddlewareType)) < 0) {
         Py_DECREF(module);
         return NULL;
     }

@@ -25,13 +25,20 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 _CAPTURED = frozenset(("http", "websocket", "lifespan"))
 
+try:  # its __call__ in C: a captured call goes straight to recorder.call, else _dispatch
+    from inspector._hooks import Middleware as _Base
+except ImportError:  # built without a C compiler
+    class _Base:  # type: ignore[no-redef]
+        async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+            await self._dispatch(scope, receive, send)  # type: ignore[attr-defined]
+
 # This process's pid, kept current across fork without a system call per connection.
 _pid = [os.getpid()]
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=lambda: _pid.__setitem__(0, os.getpid()))
 
 
-class InspectorMiddleware:
+class InspectorMiddleware(_Base):
     """Wrap an ASGI app: `app = InspectorMiddleware(app)`.
 
     capacity / max_bytes bound the ring buffer (events, bytes); body_limit cuts larger
@@ -57,17 +64,24 @@ class InspectorMiddleware:
         self.exclude_paths = frozenset(exclude_paths)
         self.publisher = Publisher(self.recorder, save=save, tap=tap,
                                    name=name or _describe(app))
+        self._pid_cell = _pid
         self._publisher_pid: int | None = None
+        # Servers tell ASGI 3 from ASGI 2 by `iscoroutinefunction(app.__call__)`, and the
+        # C __call__ is not one. An instance attribute answers that lookup; a call
+        # `app(...)` still takes the type's __call__.
+        self.__call__ = self._dispatch
 
     @property
     def ring(self) -> RingBuffer:
         return self.recorder.ring
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    # __call__ (the base's): a captured http or websocket call, once the publisher runs in
+    # this process, is recorder.call(app, scope, receive, send) itself; the rest comes here.
+    async def _dispatch(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in _CAPTURED or scope.get("path") in self.exclude_paths:
             await self.app(scope, receive, send)
             return
-        if self._publisher_pid != _pid[0]:
+        if self._publisher_pid != self._pid_cell[0]:
             self._start_publisher()
         call = self.recorder.call     # in C where built: scope, hooks, exit in one object
         try:
@@ -109,7 +123,7 @@ class InspectorMiddleware:
 
     def _start_publisher(self) -> None:
         # Lazily, and again after a fork (gunicorn --preload): threads do not survive fork.
-        self._publisher_pid = _pid[0]
+        self._publisher_pid = self._pid_cell[0]
         try:
             self.publisher.start()
         except Exception as exc:

@@ -237,3 +237,91 @@ def test_byte_identical_responses_with_and_without(serve: Any) -> None:
         assert plain.startswith(b"HTTP/1.1 ")
         assert inspected == plain, request
     assert sum(1 for e in wrapped_mw.events() if e.kind == "scope") == len(REQUESTS)
+
+
+# The middleware's own call, in C where built (inspector._hooks.Middleware).
+
+def test_servers_take_it_for_an_asgi3_app() -> None:
+    """uvicorn, hypercorn and granian ask `iscoroutinefunction(app.__call__)`; a wrong
+    answer would make them call it the ASGI 2 way, with the scope alone."""
+    import inspect
+
+    from hypercorn.utils import is_asgi
+    from uvicorn.config import Config
+
+    mw = InspectorMiddleware(starlette_app(), tap=False)
+    assert asyncio.iscoroutinefunction(mw.__call__) and inspect.iscoroutinefunction(mw.__call__)
+    config = Config(mw)
+    config.load()
+    assert config.interface == "asgi3"
+    assert is_asgi(mw)
+
+
+async def test_a_captured_call_is_the_recorders_own_awaitable() -> None:
+    """No coroutine of the middleware's between the server and the capture: the server
+    awaits recorder.call's object directly (where the C extension is built)."""
+    mw = InspectorMiddleware(starlette_app(), tap=False)
+    built = mw.recorder.call is not None     # else the Python path is all there is
+    server = FakeServer([{"type": "http.request", "body": b"", "more_body": False}])
+    await mw(http_scope("/"), server.receive, server.send)      # starts the publisher
+    awaitable = mw(http_scope("/"), server.receive, server.send)
+    assert type(awaitable).__name__ == ("Calling" if built else "coroutine")
+    server.incoming.append({"type": "http.request", "body": b"", "more_body": False})
+    await awaitable
+    assert [e.kind for e in mw.events()].count("scope") == 2
+
+
+async def test_whatever_the_fast_path_leaves_goes_the_python_way() -> None:
+    """Odd arguments, a scope that is not a dict, lifespan: the same rule, in Python."""
+    seen = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        seen.append(scope["type"])
+        if scope["type"] == "http":
+            await send({"type": "http.response.start", "status": 204, "headers": []})
+
+    mw = InspectorMiddleware(app, tap=False)
+    server = FakeServer([])
+    await mw(scope=http_scope("/kw"), receive=server.receive, send=server.send)
+
+    class Scope(dict):  # a mapping the server made its own way
+        pass
+
+    await mw(Scope(http_scope("/sub")), server.receive, server.send)
+    with pytest.raises(TypeError):
+        await mw(http_scope("/"), server.receive)
+    with pytest.raises(KeyError):
+        await mw({}, server.receive, server.send)
+    assert seen == ["http", "http"]
+    assert [e.message["path"] for e in mw.events() if e.kind == "scope"] == ["/kw", "/sub"]
+
+
+def test_without_the_c_extension_the_same_events() -> None:
+    """A machine without a compiler gets the pure-Python base, ring and hooks."""
+    import subprocess
+    import sys
+
+    script = """
+import asyncio, inspect, sys
+class Absent:
+    def find_spec(self, name, path, target=None):
+        if name in ("inspector._hooks", "inspector._encoder"):
+            raise ImportError(name)
+sys.meta_path.insert(0, Absent())
+from inspector import InspectorMiddleware
+async def app(scope, receive, send):
+    await receive()
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": b"ok"})
+async def receive():
+    return {"type": "http.request", "body": b"", "more_body": False}
+async def send(message):
+    pass
+mw = InspectorMiddleware(app, tap=False)
+assert mw.recorder.call is None and inspect.iscoroutinefunction(mw.__call__)
+asyncio.run(mw({"type": "http", "path": "/", "headers": []}, receive, send))
+print(" ".join(e.kind for e in mw.events()))
+"""
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         timeout=60, check=True).stdout
+    assert out.split() == ["scope", "receive", "send", "send", "exit"]

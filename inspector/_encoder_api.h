@@ -1,0 +1,19 @@
+/* What inspector._encoder offers inspector._hooks in C (the capsule
+ * inspector._encoder._API): recording into a Ring without a Python call. */
+#ifndef INSPECTOR_ENCODER_API_H
+#define INSPECTOR_ENCODER_API_H
+
+#define ENCODER_API_NAME "inspector._encoder._API"
+#define ENCODER_UNSUPPORTED 1
+
+typedef struct {
+    PyTypeObject *ring_type;
+    void *ring_record;   /* Ring.record's C function: a bound one is recognised by it */
+    /* record(ring, conn, kind, t0, message, limit, skip): 0 stored, ENCODER_UNSUPPORTED
+     * (the caller's slow path records it), or -1 with an error set. `limit` < 0: none;
+     * `skip`: a tuple of top-level keys to leave out, or NULL. */
+    int (*record)(PyObject *ring, PyObject *conn, PyObject *kind, double t0,
+                  PyObject *message, Py_ssize_t limit, PyObject *skip);
+} EncoderAPI;
+
+#endif
