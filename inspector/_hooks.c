@@ -9,16 +9,19 @@
  * coroutine, as it took the server's.
  *
  * Capture(recorder, scope_skip), one per recorder, holds how to record: the ring's
- * record(conn, kind, t0, message, limit, skip), and where that answers None, the
- * recorder's Python paths (message_slow, open_slow: cut or summarise). An Exception from
- * any of them goes to recorder.failed(exc) and never to the app.
+ * record(conn, kind, t0, message, limit, skip) (called in C, through inspector._encoder's
+ * capsule, when it is a Ring's own), and where that answers None, the recorder's Python
+ * paths (message_slow, open_slow: cut or summarise). An Exception from any of them goes
+ * to recorder.failed(exc) and never to the app.
  *
  * capture.hooks(conn, receive, send) -> (receive_hook, send_hook), per connection.
  * capture.call(app, scope, receive, send) -> the middleware's whole call for one
  * connection as an awaitable: records the scope, hands the app the hooks, drives the
  * app's coroutine and records how it ended (an exception goes to recorder.exit(conn,
- * exc) and on to the server unchanged). The middleware's own Python frame was the
- * largest fixed cost per request left once the hooks were in C.
+ * exc) and on to the server unchanged).
+ *
+ * Middleware, InspectorMiddleware's base: its __call__, which hands a captured call to
+ * capture.call with no Python frame in between (see "the middleware" below).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
