@@ -308,36 +308,50 @@ write_event(Buffer *b, PyObject *conn, PyObject *kind, double t, PyObject *messa
     return rc;
 }
 
-/* The record of (conn, kind, now - t0, message) into b, from Python's arguments. */
+/* The arguments record(conn, kind, t0, message, limit, skip) takes from Python: t0,
+ * limit, and skip as a tuple or NULL. 0, or -1 with an error set. */
 static int
-write_record(Buffer *b, PyObject *const *args, Py_ssize_t nargs)
+parse_record_args(PyObject *const *args, Py_ssize_t nargs, double *t0, Py_ssize_t *limit,
+                  PyObject **skip)
 {
     if (nargs != 6) {
         PyErr_SetString(PyExc_TypeError, "takes 6 arguments: conn, kind, t0, message, limit, skip");
         return -1;
     }
-    PyObject *skip = args[5];
-    double t0 = PyFloat_AsDouble(args[2]);
-    Py_ssize_t limit = PyLong_AsSsize_t(args[4]);
-    if ((t0 == -1.0 || limit == -1) && PyErr_Occurred())
+    *t0 = PyFloat_AsDouble(args[2]);
+    *limit = PyLong_AsSsize_t(args[4]);
+    if ((*t0 == -1.0 || *limit == -1) && PyErr_Occurred())
         return -1;
-    if (skip != Py_None && !PyTuple_CheckExact(skip)) {
+    if (args[5] != Py_None && !PyTuple_CheckExact(args[5])) {
         PyErr_SetString(PyExc_TypeError, "skip must be a tuple or None");
         return -1;
     }
+    *skip = args[5] == Py_None ? NULL : args[5];
+    return 0;
+}
+
+/* The record of (conn, kind, now - t0, message) into b. */
+static int
+write_event_now(Buffer *b, PyObject *conn, PyObject *kind, double t0, PyObject *message,
+                Py_ssize_t limit, PyObject *skip)
+{
     double t = now();
     if (t == -1.0 && PyErr_Occurred())
         return -1;
-    return write_event(b, args[0], args[1], t - t0, args[3], limit,
-                       skip == Py_None ? NULL : skip);
+    return write_event(b, conn, kind, t - t0, message, limit, skip);
 }
 
 static PyObject *
 encode(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
+    double t0;
+    Py_ssize_t limit;
+    PyObject *skip;
+    if (parse_record_args(args, nargs, &t0, &limit, &skip) < 0)
+        return NULL;
     Buffer b;
     buffer_init(&b);
-    int rc = write_record(&b, args, nargs);
+    int rc = write_event_now(&b, args[0], args[1], t0, args[3], limit, skip);
     PyObject *result = NULL;
     if (rc == 0)
         result = PyBytes_FromStringAndSize(b.data, b.len);
@@ -754,40 +768,42 @@ ring_append(Ring *self, PyObject *record)
     return seq < 0 ? NULL : PyLong_FromLongLong(seq);
 }
 
+/* Encode and store one event: 0 (its seq in *seq, if asked), UNSUPPORTED, or -1 with an
+ * error set. What Ring.record does, and what inspector._hooks calls through the capsule
+ * for every message, without a Python call (arguments boxed and parsed, the seq boxed:
+ * a fifth of the recording). */
+static int
+ring_store_event(PyObject *ring, PyObject *conn, PyObject *kind, double t0,
+                 PyObject *message, Py_ssize_t limit, PyObject *skip, long long *seq)
+{
+    Buffer b;
+    buffer_init(&b);
+    int rc = write_event_now(&b, conn, kind, t0, message, limit, skip);
+    if (rc == 0) {
+        long long stored = ring_store((Ring *)ring, b.data, b.len);
+        if (stored < 0)
+            rc = -1;
+        else if (seq != NULL)
+            *seq = stored;
+    }
+    buffer_free(&b);
+    return rc;
+}
+
 static PyObject *
 ring_record(Ring *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    Buffer b;
-    buffer_init(&b);
-    int rc = write_record(&b, args, nargs);
-    PyObject *result = NULL;
-    if (rc == 0) {
-        long long seq = ring_store(self, b.data, b.len);
-        if (seq >= 0)
-            result = PyLong_FromLongLong(seq);
-    } else if (rc == UNSUPPORTED) {
-        result = Py_NewRef(Py_None);
-    }
-    buffer_free(&b);
-    return result;
-}
-
-/* Ring.record for inspector._hooks, without a Python call: the hooks record every
- * message, and the call (arguments boxed and parsed, the seq boxed) was a fifth of it. */
-static int
-ring_record_direct(PyObject *ring, PyObject *conn, PyObject *kind, double t0,
-                   PyObject *message, Py_ssize_t limit, PyObject *skip)
-{
-    double t = now();
-    if (t == -1.0 && PyErr_Occurred())
-        return -1;
-    Buffer b;
-    buffer_init(&b);
-    int rc = write_event(&b, conn, kind, t - t0, message, limit, skip);
-    if (rc == 0 && ring_store((Ring *)ring, b.data, b.len) < 0)
-        rc = -1;
-    buffer_free(&b);
-    return rc;
+    double t0;
+    Py_ssize_t limit;
+    PyObject *skip;
+    long long seq;
+    if (parse_record_args(args, nargs, &t0, &limit, &skip) < 0)
+        return NULL;
+    int rc = ring_store_event((PyObject *)self, args[0], args[1], t0, args[3], limit, skip,
+                              &seq);
+    if (rc < 0)
+        return NULL;
+    return rc == UNSUPPORTED ? Py_NewRef(Py_None) : PyLong_FromLongLong(seq);
 }
 
 static PyObject *
@@ -951,7 +967,7 @@ PyInit__encoder(void)
     static EncoderAPI api;
     api.ring_type = &RingType;
     api.ring_record = (void *)ring_record;
-    api.record = ring_record_direct;
+    api.record = ring_store_event;
     PyObject *capsule = PyCapsule_New(&api, ENCODER_API_NAME, NULL);
     if (capsule == NULL || PyModule_AddObject(module, "_API", capsule) < 0) {
         Py_XDECREF(capsule);

@@ -80,7 +80,8 @@ capture_record(Capture *c, PyObject *conn, PyObject *kind, PyObject *message, in
     PyObject *result;
     if (c->ring != NULL) {
         int rc = encoder->record(c->ring, conn, kind, c->t0_value, message,
-                                 limited ? c->limit_value : -1, skip == Py_None ? NULL : skip);
+                                 limited ? c->limit_value : -1, skip == Py_None ? NULL : skip,
+                                 NULL);
         if (rc == 0)
             return 0;
         result = rc < 0 ? NULL : Py_NewRef(Py_None);
