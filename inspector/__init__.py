@@ -11,25 +11,25 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 _EXPORTS = {
-    "Capture": "inspector.capture",
-    "CaptureError": "inspector.capture",
-    "read_capture": "inspector.capture",
-    "Event": "inspector.events",
-    "Flow": "inspector.flow_model",
-    "WsMessage": "inspector.flow_model",
-    "FlowFolder": "inspector.flows",
-    "fold_events": "inspector.flows",
-    "InspectorMiddleware": "inspector.middleware",
-    "RingBuffer": "inspector.ring",
+    "Capture": "inspector.io.capture_file",
+    "CaptureError": "inspector.io.capture_file",
+    "read_capture": "inspector.io.capture_file",
+    "Event": "inspector.events.model",
+    "Flow": "inspector.flows.model",
+    "WsMessage": "inspector.flows.model",
+    "FlowFolder": "inspector.flows.fold",
+    "fold_events": "inspector.flows.fold",
+    "InspectorMiddleware": "inspector.capture.middleware",
+    "RingBuffer": "inspector.events.ring",
 }
 
 if TYPE_CHECKING:
-    from inspector.capture import Capture, CaptureError, read_capture
-    from inspector.events import Event
-    from inspector.flow_model import Flow, WsMessage
-    from inspector.flows import FlowFolder, fold_events
-    from inspector.middleware import InspectorMiddleware
-    from inspector.ring import RingBuffer
+    from inspector.io.capture_file import Capture, CaptureError, read_capture
+    from inspector.events.model import Event
+    from inspector.flows.model import Flow, WsMessage
+    from inspector.flows.fold import FlowFolder, fold_events
+    from inspector.capture.middleware import InspectorMiddleware
+    from inspector.events.ring import RingBuffer
 
 
 def __getattr__(name: str) -> Any:

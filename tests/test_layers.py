@@ -5,16 +5,15 @@ from __future__ import annotations
 import pkgutil
 import subprocess
 import sys
-from pathlib import Path
 
 import inspector
+from tests import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_core_imports_no_textual() -> None:
     modules = sorted(m.name for m in pkgutil.walk_packages(inspector.__path__, "inspector."))
-    assert "inspector.middleware" in modules and "inspector.proxy.app" in modules
+    assert "inspector.capture.middleware" in modules and "inspector.proxy.app" in modules
     code = ("import importlib, sys\n"
             f"for name in {modules!r}:\n"
             "    importlib.import_module(name)\n"

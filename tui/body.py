@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import overload
 from urllib.parse import parse_qsl
 
-from inspector.headless import human_size
+from inspector.text import human_size
 
 HEX_WIDTH = 16
 LONG_LINE = 2000        # text lines longer than this are split (the viewer does not wrap)

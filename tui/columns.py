@@ -10,7 +10,7 @@ import time as _time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from inspector.flow_model import (
+from inspector.flows.model import (
     APP_EXCEPTION,
     CLIENT_DISCONNECTED,
     INCOMPLETE,
@@ -18,8 +18,8 @@ from inspector.flow_model import (
     REFUSED,
     Flow,
 )
-from inspector.headless import human_duration, human_size
-from inspector.safe_text import visible
+from inspector.text import human_duration, human_size
+from inspector.text import visible
 from tui.flow_store import kind_of
 
 

@@ -15,8 +15,8 @@ from typing import overload
 
 from rich.text import Text
 
-from inspector.events import Event
-from inspector.flow_model import (
+from inspector.events.model import Event
+from inspector.flows.model import (
     APP_EXCEPTION,
     CLIENT_DISCONNECTED,
     COMPLETE,
@@ -25,8 +25,8 @@ from inspector.flow_model import (
     REFUSED,
     Flow,
 )
-from inspector.headless import human_duration, human_size
-from inspector.safe_text import visible, visible_bytes
+from inspector.text import human_duration, human_size
+from inspector.text import visible, visible_bytes
 from tui.event_log import EventLog
 from tui.flow_store import kind_of
 

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from inspector.events import Event, decode_record, encode_record, plain_data
+from inspector.events.model import Event, decode_record, encode_record, plain_data
 
 DEFAULT_BODY_CAP = 1 << 20
 
@@ -182,7 +182,7 @@ def save_steps(snapshot: Snapshot, path: str, header: dict[str, Any], missed: in
                batch: int = 2000) -> Iterator[int]:
     """Write a capture file of everything in `snapshot`, yielding the events written so
     far after each batch (so a UI can write a big one in slices, between key presses)."""
-    from inspector.capture import CaptureWriter
+    from inspector.io.capture_file import CaptureWriter
 
     written = 0
     with CaptureWriter(path, header) as writer:

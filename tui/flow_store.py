@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from itertools import pairwise
 
-from inspector.flow_model import Flow
+from inspector.flows.model import Flow
 
 Predicate = Callable[[Flow], bool]
 Key = tuple

@@ -12,14 +12,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from inspector.edit import edited_exchange, headers_text, is_json, request_target
-from inspector.events import Event
-from inspector.exports import export_text
-from inspector.feeds import Batch, SourceInfo
-from inspector.flow_model import Flow
-from inspector.replay import Comparison, Exchange, compare, exchanges
-from inspector.replay_run import NetworkTarget
-from inspector.safe_text import visible, visible_bytes
+from inspector.replay.edit import edited_exchange, headers_text, is_json, request_target
+from inspector.events.model import Event
+from inspector.io.exports import export_text
+from inspector.tap.feeds import Batch, SourceInfo
+from inspector.flows.model import Flow
+from inspector.replay.plan import Comparison, Exchange, compare, exchanges
+from inspector.replay.send import NetworkTarget
+from inspector.text import visible, visible_bytes
 from tui.screens_replay import (
     DiffScreen,
     EditRequest,

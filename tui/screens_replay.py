@@ -1,6 +1,6 @@
 """Modal screens for replay and export: the diff of a replay, the request editor, the
 export form, and the help screen with their keys. Captured text arrives here already
-made visible (`inspector.safe_text.visible`) and is drawn as `rich.text.Text` only."""
+made visible (`inspector.text.visible`) and is drawn as `rich.text.Text` only."""
 
 from __future__ import annotations
 
@@ -25,9 +25,9 @@ from textual.widgets import (
     TextArea,
 )
 
-from inspector.edit import is_json, json_error, parse_headers
-from inspector.replay import Comparison
-from inspector.safe_text import visible
+from inspector.replay.edit import is_json, json_error, parse_headers
+from inspector.replay.plan import Comparison
+from inspector.text import visible
 from tui.widgets.safe_input import SafeInput
 
 # -- d: the diff ---------------------------------------------------------------------------

@@ -14,8 +14,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qs
 
-Receive = Callable[[], Awaitable[dict[str, Any]]]
-Send = Callable[[dict[str, Any]], Awaitable[None]]
+from inspector.types import Receive, Send
+
 
 ITEMS = [
     {"id": 1, "name": "Teapot", "price": 18.0, "stock": 4},

@@ -11,11 +11,11 @@ from collections.abc import Iterable, Mapping
 from typing import Any, NamedTuple
 
 from .upstream import Upstream
+from inspector.types import Headers
 
 __all__ = ["HOP_BY_HOP", "Headers", "connection_tokens", "strip_hop_by_hop",
            "proxy_request_headers", "header_value", "ClientFields", "client_fields"]
 
-Headers = list[tuple[bytes, bytes]]
 
 # RFC 9110 7.6.1: Connection and the fields it names are for the next hop only;
 # Keep-Alive, Proxy-Connection, TE, Transfer-Encoding and Upgrade likewise. Trailer is

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable
 from typing import Any, TypeVar
+
+from inspector.types import Receive, Scope, Send
 
 from .errors import BAD_GATEWAY, GATEWAY_TIMEOUT, ProxyError, UpstreamFailure
 from .http_translate import (
@@ -37,9 +39,6 @@ from .pool import ConnectionPool, UpstreamConnection
 
 __all__ = ["HttpExchange", "Receive", "Send", "Scope", "within"]
 
-Scope = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
-Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 T = TypeVar("T")
 
 # How long the upstream may take before the proxy starts watching for the client leaving.

@@ -7,9 +7,9 @@ import os
 import tempfile
 import time
 
-from inspector.capture import CaptureWriter, read_capture
-from inspector.capture_codec import decode_event, encode_event
-from inspector.events import Event
+from inspector.io.capture_file import CaptureWriter, read_capture
+from inspector.io.codec import decode_event, encode_event
+from inspector.events.model import Event
 
 START = Event(7, 3, 0.012345, "send", {
     "type": "http.response.start", "status": 200, "trailers": False,

@@ -29,10 +29,10 @@ from typing import Any
 
 from textual import events
 
-from inspector.capture import CaptureWriter
-from inspector.events import Event, encode_record
-from inspector.feeds import FileFeed, LocalFeed, TapFeed
-from inspector.ring import RingBuffer
+from inspector.io.capture_file import CaptureWriter
+from inspector.events.model import Event, encode_record
+from inspector.tap.feeds import FileFeed, LocalFeed, TapFeed
+from inspector.events.ring import RingBuffer
 from tui.app import InspectorApp
 from tui.widgets.flow_rows import FlowRows
 
@@ -171,7 +171,7 @@ async def bench_open(flows: int = 100_000) -> None:
 def _publish(directory: str, seconds: float, rate: int, ready: Any) -> None:
     """A publisher process: a ring buffer on a tap, `rate` flows/s appended for `seconds`."""
     os.environ["ASGI_INSPECTOR_RUNTIME_DIR"] = directory
-    from inspector.tap import TapServer
+    from inspector.tap.server import TapServer
 
     ring = RingBuffer()
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 import random
 import time
 
-from inspector.filters import compile_filter
-from inspector.flow_model import COMPLETE, Flow, WsMessage
+from inspector.filters.compile import compile_filter
+from inspector.flows.model import COMPLETE, Flow, WsMessage
 
 N = 100_000
 

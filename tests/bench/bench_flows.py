@@ -1,7 +1,7 @@
 """Flow fold cost per event over 1,000,000 mixed events: `python -m tests.bench.bench_flows`."""
 import time
-from inspector.events import Event
-from inspector.flows import fold_events, FlowFolder
+from inspector.events.model import Event
+from inspector.flows.fold import fold_events, FlowFolder
 
 def build(n_target):
     ev = []

@@ -190,8 +190,8 @@ def _rss_mb() -> float:
 
 
 def _memory(events: int = 1_000_000) -> dict[str, float]:
-    from inspector.recorder import Recorder
-    from inspector.ring import RingBuffer
+    from inspector.capture.recorder import Recorder
+    from inspector.events.ring import RingBuffer
 
     gc.collect()
     before = _rss_mb()
@@ -220,7 +220,7 @@ def main() -> None:
     parser.add_argument("--only", default="inprocess,wrk,memory")
     args = parser.parse_args()
     parts = args.only.split(",")
-    from inspector.ring import RING
+    from inspector.events.ring import RING
     print(f"(ring and encoder: {RING})")
     if "inprocess" in parts:
         r = _inprocess(args.rounds)

@@ -137,7 +137,7 @@ def main() -> None:
     procs: list[subprocess.Popen[bytes]] = [upstream]
     targets = {"direct": up_port}
     try:
-        proxy = _start([sys.executable, "-m", "inspector.cli", "proxy",
+        proxy = _start([sys.executable, "-m", "inspector.cli.main", "proxy",
                         f"http://127.0.0.1:{up_port}", "--listen", f"127.0.0.1:{proxy_port}",
                         "--headless", "--no-tap"], proxy_port, "asgi-inspector proxy")
         procs.append(proxy)

@@ -18,8 +18,8 @@ import time
 
 import httpx
 
-from inspector.replay import exchanges
-from inspector.replay_run import InProcessTarget, NetworkTarget, replay_all
+from inspector.replay.plan import exchanges
+from inspector.replay.send import InProcessTarget, NetworkTarget, replay_all
 from tests.bench.bench_apps import make_app
 from tests.conftest import ServerThread
 

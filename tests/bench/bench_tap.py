@@ -2,9 +2,9 @@
 from __future__ import annotations
 import asyncio, sys, tempfile, threading, time
 from pathlib import Path
-from inspector.events import encode_record
-from inspector.ring import RingBuffer
-from inspector.tap import TapServer, TapClient, Events, Missed
+from inspector.events.model import encode_record
+from inspector.events.ring import RingBuffer
+from inspector.tap.server import TapServer, TapClient, Events, Missed
 
 def rec(i):
     return encode_record(i % 50, "send", i / 1e4, {"type": "http.response.body", "body": b"x" * 60, "more_body": False})
@@ -38,7 +38,7 @@ async def backlog_raw(n, d):
     ring = RingBuffer(n, 1 << 30)
     for i in range(n): ring.append(rec(i))
     server, stop = publisher(ring, d)
-    from inspector.tap_protocol import encode_start
+    from inspector.tap.protocol import encode_start
     r, w = await asyncio.open_unix_connection(str(server.path), limit=1 << 20)
     w.write(encode_start())
     t0 = time.perf_counter(); total = 0

@@ -11,7 +11,7 @@ import textual.constants
 from textual.pilot import Pilot
 from textual.widgets import Input
 
-from inspector.feeds import FileFeed
+from inspector.tap.feeds import FileFeed
 from tui.app import InspectorApp
 
 DATA = Path(__file__).parent / "data"

@@ -9,11 +9,11 @@ from typing import Any
 from textual.command import CommandPalette
 from textual.widgets import Input, TabbedContent
 
-from inspector.capture import read_capture
-from inspector.events import encode_record
-from inspector.feeds import LocalFeed
-from inspector.flows import fold_events
-from inspector.ring import RingBuffer
+from inspector.io.capture_file import read_capture
+from inspector.events.model import encode_record
+from inspector.tap.feeds import LocalFeed
+from inspector.flows.fold import fold_events
+from inspector.events.ring import RingBuffer
 from tests.tui.conftest import SIZE, screen_text, settle, shop_app, until
 from tui.app import InspectorApp
 from tui.screens import HelpScreen, SaveScreen

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from inspector.feeds import TapFeed
+from inspector.tap.feeds import TapFeed
 from tests.conftest import free_port
 from tests.tui.conftest import SIZE, screen_text, until
 from tui.app import InspectorApp

@@ -7,7 +7,7 @@ import json
 
 from rich.text import Text
 
-from inspector.flow_model import Flow
+from inspector.flows.model import Flow
 from tests.tui.shop import ESCAPES, MARKUP, PNG
 from tui.body import HexLines, render_body
 from tui.detail_text import header_lines, overview

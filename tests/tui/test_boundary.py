@@ -8,7 +8,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 
-PURE = ["inspector.feeds", "tui.flow_store", "tui.event_log", "tui.stats", "tui.model",
+PURE = ["inspector.tap.feeds", "tui.flow_store", "tui.event_log", "tui.stats", "tui.model",
         "tui.columns", "tui.body", "tui.detail_text"]
 
 

@@ -14,8 +14,8 @@ import httpx
 import pytest
 
 from inspector import InspectorMiddleware
-from inspector.capture import read_capture
-from inspector.feeds import (
+from inspector.io.capture_file import read_capture
+from inspector.tap.feeds import (
     Batch,
     FeedItem,
     FileFeed,
@@ -25,8 +25,8 @@ from inspector.feeds import (
     TapFeed,
     tap_source_name,
 )
-from inspector.flows import FlowFolder
-from inspector.tap import discover_taps
+from inspector.flows.fold import FlowFolder
+from inspector.tap.server import discover_taps
 from tests.apps import starlette_app
 from tests.tui.conftest import SHOP
 
@@ -108,8 +108,8 @@ async def test_local_feed_follows_a_server_in_this_process(serve: Any) -> None:
 
 
 async def test_local_feed_reports_what_the_ring_dropped() -> None:
-    from inspector.events import encode_record
-    from inspector.ring import RingBuffer
+    from inspector.events.model import encode_record
+    from inspector.events.ring import RingBuffer
 
     ring = RingBuffer(capacity=64)
     for i in range(200):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from inspector.flow_model import COMPLETE, Flow
+from inspector.flows.model import COMPLETE, Flow
 from tui.flow_store import ARRIVAL, SORT_KEYS, FlowStore, Sort
 
 

@@ -8,9 +8,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from inspector.capture import CaptureWriter
-from inspector.events import Event
-from inspector.feeds import FileFeed
+from inspector.io.capture_file import CaptureWriter
+from inspector.events.model import Event
+from inspector.tap.feeds import FileFeed
 from tests.tui.conftest import SIZE, screen_strips, screen_text, settle, shop_app, until
 from tui.app import InspectorApp
 from tui.widgets.flow_detail import TABS

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from inspector.capture import read_capture
-from inspector.events import Event
-from inspector.feeds import Batch, SourceInfo, SourceStatus
-from inspector.flow_model import OPEN
-from inspector.flows import fold_events
+from inspector.io.capture_file import read_capture
+from inspector.events.model import Event
+from inspector.tap.feeds import Batch, SourceInfo, SourceStatus
+from inspector.flows.model import OPEN
+from inspector.flows.fold import fold_events
 from tests.tui.conftest import SHOP
 from tui.detail_text import EventLane, MessageList
 from tui.event_log import EventLog, merged_events, save_snapshot

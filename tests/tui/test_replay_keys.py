@@ -17,24 +17,24 @@ import pytest
 from rich.console import Console
 from textual.widgets import Button, Input, RadioButton, Static, TextArea
 
-from inspector.edit import (
+from inspector.replay.edit import (
     edited_exchange,
     headers_text,
     is_json,
     json_error,
     parse_headers,
 )
-from inspector.feeds import LocalFeed
-from inspector.flow_model import Flow
-from inspector.middleware import InspectorMiddleware
-from inspector.replay import Exchange
+from inspector.tap.feeds import LocalFeed
+from inspector.flows.model import Flow
+from inspector.capture.middleware import InspectorMiddleware
+from inspector.replay.plan import Exchange
 from tests.apps import changed_app, starlette_app
 from tests.tui.conftest import SIZE, until
 from tui.app import InspectorApp
 from tui.screens import HelpScreen
 from tui.screens_replay import DiffScreen, EditScreen, ExportScreen
 
-# -- inspector.edit: pure ---------------------------------------------------------------------
+# -- inspector.replay.edit: pure ---------------------------------------------------------------------
 
 
 def _exchange() -> Exchange:
@@ -186,7 +186,7 @@ async def test_R_replays_every_flow_matching_the_filter(captured: Any) -> None:
         await until(pilot, lambda: len(_flows(app)) >= 3)
         await pilot.press("R")              # no filter: told how
         assert any("filter" in n for n in _notes(app))
-        from inspector.filters import compile_filter
+        from inspector.filters.compile import compile_filter
         app.apply_filter("method:GET", compile_filter("method:GET"))
         originals = {f"#{f.conn}" for f in _flows(app)}
         assert len(originals) == 2                      # /hello and /api/items, not /echo
@@ -259,7 +259,7 @@ async def test_x_exports_a_har_with_secrets_masked(captured: Any, tmp_path: Path
     app = _app(middleware, None, save_dir=tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: len(_flows(app)) >= 3)
-        from inspector.filters import compile_filter
+        from inspector.filters.compile import compile_filter
         app.apply_filter("method:GET", compile_filter("method:GET"))
         await pilot.pause()
         await pilot.press("x")

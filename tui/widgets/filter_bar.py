@@ -1,6 +1,6 @@
 """The filter bar: `/` opens it, Enter applies, Escape closes; up/down walk the history.
 
-The language is `inspector.filters`; a syntax error is shown under the text with a caret
+The language is `inspector.filters.compile`; a syntax error is shown under the text with a caret
 at its column, while typing, before anything is applied.
 """
 
@@ -16,8 +16,8 @@ from textual.containers import Vertical
 from textual.message import Message
 from textual.widgets import Input, Static
 
-from inspector.filters import Filter, FilterError, caret_line, compile_filter
-from inspector.safe_text import visible
+from inspector.filters.compile import Filter, FilterError, caret_line, compile_filter
+from inspector.text import visible
 from tui.widgets.safe_input import SafeInput
 
 

@@ -16,8 +16,8 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Input, TabbedContent, TabPane
 
-from inspector.flow_model import Flow
-from inspector.safe_text import visible
+from inspector.flows.model import Flow
+from inspector.text import visible
 from tui.body import BodyView, render_body
 from tui.detail_text import (EventLane, LazyLines, MessageList, header_lines, message_line,
                               overview)

@@ -22,7 +22,7 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from inspector.flow_model import Flow
+from inspector.flows.model import Flow
 from tui.flow_store import ARRIVAL, FlowStore, Sort
 
 

@@ -14,7 +14,7 @@ from rich.style import Style
 from textual.message import Message
 from textual.strip import Strip
 
-from inspector.flow_model import Flow
+from inspector.flows.model import Flow
 from tui.columns import CELLS, ROW_CLASSES, Clock, Column, columns, fit, row_class
 from tui.flow_store import ARRIVAL, FlowStore
 from tui.widgets.flow_rows import FlowRows, cells_strip

@@ -11,8 +11,8 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Label, Sparkline
 
-from inspector.headless import human_duration, human_size
-from inspector.safe_text import visible
+from inspector.text import human_duration, human_size
+from inspector.text import visible
 from tui.model import Model
 
 

@@ -19,7 +19,7 @@ from textual.geometry import Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from inspector.safe_text import visible
+from inspector.text import visible
 
 Styler = Callable[[str], Text]
 

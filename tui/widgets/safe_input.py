@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from textual.widgets import Input
 
-from inspector.safe_text import visible
+from inspector.text import visible
 
 
 class SafeInput(Input):

@@ -16,8 +16,8 @@ from rich.style import Style
 from textual.binding import Binding, BindingType
 from textual.strip import Strip
 
-from inspector.flow_model import OPEN, Flow
-from inspector.safe_text import visible
+from inspector.flows.model import OPEN, Flow
+from inspector.text import visible
 from tui.columns import row_class, target_text
 from tui.flow_store import FlowStore
 from tui.widgets.flow_rows import FlowRows, cells_strip

@@ -1,0 +1,1 @@
+"""Entry points: the `asgi-inspector` command, serving under uvicorn, the headless printer."""

@@ -1,0 +1,1 @@
+"""Events and their storage: the `Event` model, compact records, the bounded ring buffer."""

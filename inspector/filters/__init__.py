@@ -1,0 +1,1 @@
+"""The filter language: words (lexer), terms (what each key matches), compile (the parser)."""

@@ -1,0 +1,1 @@
+"""Flows: the `Flow` model and the pure fold from events to flows."""

@@ -1,0 +1,1 @@
+"""Capture files and exchange formats: JSON Lines captures, HAR, curl, secret masking."""

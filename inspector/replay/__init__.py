@@ -1,0 +1,1 @@
+"""Replay: what to send again (plan), sending it (send), and editing it first (edit)."""
