@@ -34,7 +34,6 @@ from typing import TYPE_CHECKING, Any, Protocol
 from inspector.events.model import Event, decode_records
 
 if TYPE_CHECKING:
-    from inspector.capture.middleware import InspectorMiddleware
     from inspector.events.ring import RingBuffer
 
 __all__ = ["Batch", "Feed", "FeedItem", "FileFeed", "LocalFeed", "SourceInfo", "SourceStatus",
@@ -100,6 +99,16 @@ class Feed(Protocol):
 # -- this process ----------------------------------------------------------------------
 
 
+class Capturing(Protocol):
+    """What `LocalFeed` reads of an InspectorMiddleware: its ring and its recorder."""
+
+    @property
+    def ring(self) -> RingBuffer: ...
+
+    @property
+    def recorder(self) -> Any: ...
+
+
 class LocalFeed:
     """Polls a ring buffer of this process: `LocalFeed(middleware)` or `LocalFeed(ring, t0)`.
 
@@ -107,7 +116,7 @@ class LocalFeed:
     thread; `RingBuffer.since` is safe for that.
     """
 
-    def __init__(self, source: InspectorMiddleware | RingBuffer,
+    def __init__(self, source: Capturing | RingBuffer,
                  started_wall: float | None = None, *, name: str = "",
                  interval: float = 0.05, batch: int = 1024) -> None:
         ring = getattr(source, "ring", None)
