@@ -32,6 +32,7 @@ from inspector.filters import Filter
 from tui.columns import Clock
 from tui.event_log import Snapshot, save_steps
 from tui.flow_store import ARRIVAL, SORT_KEYS, Sort
+from tui.messages import FeedItems, Notice, OpenScreen
 from tui.model import Changes, Inbox, Model, step
 from tui.replay_actions import ReplayDesk
 from tui.screens import HelpScreen, SaveScreen, default_capture_path
@@ -102,7 +103,8 @@ class InspectorApp(App[None]):
         self.follow_at_start = getattr(feed, "live", True) if follow is None else follow
         self.gc_freeze = gc_freeze
         self._frozen_at = 0
-        self.desk = ReplayDesk(self, replay_to, replay_captured)     # r / R / e / d / x (tui.replay_actions)
+        self.desk = ReplayDesk(self, self.model, replay_to, replay_captured,  # r R e d x
+                               save_dir=self.save_dir, feed_description=feed.description)
 
     # -- layout -----------------------------------------------------------------------------
 
@@ -320,19 +322,35 @@ class InspectorApp(App[None]):
             self.push_screen(HelpScreen())
 
     def action_replay(self) -> None:
-        self.desk.replay_selected()
+        self.desk.replay_selected(self.rows.selected)
 
     def action_replay_filtered(self) -> None:
-        self.desk.replay_filtered()
+        self.desk.replay_filtered(self.filter_text)
 
     def action_edit(self) -> None:
-        self.desk.edit_selected()
+        self.desk.edit_selected(self.rows.selected)
 
     def action_diff(self) -> None:
-        self.desk.show_diff()
+        self.desk.show_diff(self.rows.selected)
 
     def action_export(self) -> None:
-        self.desk.export()
+        self.desk.export(self.rows.selected, self.filter_text)
+
+    # -- messages from the replay desk (tui.messages) ---------------------------------------
+
+    @on(Notice)
+    def _notice(self, message: Notice) -> None:
+        self.notify(message.text, severity=message.severity, timeout=message.timeout,
+                    markup=False)
+
+    @on(OpenScreen)
+    def _open_screen(self, message: OpenScreen) -> None:
+        self.push_screen(message.screen, message.callback)
+
+    @on(FeedItems)
+    def _feed_items(self, message: FeedItems) -> None:
+        for item in message.items:
+            self.inbox.put(item)
 
     def action_save(self) -> None:
         default = default_capture_path(self.save_dir)
