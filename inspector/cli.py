@@ -148,7 +148,7 @@ def proxy(upstream: str, listen: str, keep_host: bool, forwarded: bool, timeout:
         raise click.ClickException(str(exc)) from None
     app = ProxyApp(upstream, keep_host=keep_host, forwarded=forwarded, read_timeout=timeout)
     _serve(app, host, port, name=f"proxy {upstream}", own_process=True, **SERVE_OPTIONS,
-           banner=f"asgi-inspector: proxying {{url}} -> {target}", **capture)
+           banner=f"asgi-inspector: proxying {{url}} -> {target.url}", **capture)
 
 
 @cli.command()
