@@ -36,6 +36,7 @@ from tui.messages import FeedItems, Notice, OpenScreen
 from tui.model import Changes, Inbox, Model, step
 from tui.replay_actions import ReplayDesk
 from tui.screens import HelpScreen, SaveScreen, default_capture_path
+from tui.widgets.empty_state import EmptyState
 from tui.widgets.filter_bar import FilterBar
 from tui.widgets.flow_detail import TABS, FlowDetail
 from tui.widgets.flow_rows import FlowRows
@@ -103,6 +104,8 @@ class InspectorApp(App[None]):
         self.follow_at_start = getattr(feed, "live", True) if follow is None else follow
         self.gc_freeze = gc_freeze
         self._frozen_at = 0
+        # A feed that discovers processes may start with none: say so until one appears.
+        self.waiting_for_process = bool(getattr(feed, "discovers", False))
         self.desk = ReplayDesk(self, self.model, replay_to, replay_captured,  # r R e d x
                                save_dir=self.save_dir, feed_description=feed.description)
 
@@ -111,11 +114,17 @@ class InspectorApp(App[None]):
     def compose(self) -> ComposeResult:
         yield HeaderBar(self.title, id="header")
         with Vertical(id="main"):
+            if self.waiting_for_process:
+                yield EmptyState(self._watched_dir(), id="empty")
             yield FlowTable(self.model.store, Clock(self.clock_mode), id="flows")
             yield Timeline(self.model.store, id="timeline")
             yield FlowDetail(self.model, id="detail")
         yield FilterBar(id="filter-bar")
         yield Footer(compact=True)
+
+    def _watched_dir(self) -> str | None:
+        watched = getattr(self.feed, "watched_dir", None)
+        return watched() if callable(watched) else None
 
     @property
     def table(self) -> FlowTable:
@@ -136,6 +145,7 @@ class InspectorApp(App[None]):
         return timeline if timeline.display else self.table
 
     def on_mount(self) -> None:
+        self.query_one("#main").set_class(self.waiting_for_process, "waiting")
         self.table.follow = self.timeline.follow = self.follow_at_start
         self.timeline.display = False
         self.table.focus()
@@ -197,6 +207,10 @@ class InspectorApp(App[None]):
 
     def _show_changes(self, changes: Changes) -> None:
         model = self.model
+        if changes.sources_changed and self.waiting_for_process and model.sources:
+            self.waiting_for_process = False
+            self.query_one("#main").remove_class("waiting")
+            self.rows.focus()
         if changes.sources_changed:
             self.table.configure(clock=Clock(self.clock_mode, model.base_wall or 0.0),
                                  with_source=len(model.sources) > 1 or
@@ -288,6 +302,8 @@ class InspectorApp(App[None]):
         self._show_changes(changes)
 
     def action_toggle_timeline(self) -> None:
+        if self.waiting_for_process:
+            return                     # nothing to draw yet; the panel keeps the space
         table, timeline = self.table, self.timeline
         shown, hidden = (timeline, table) if timeline.display else (table, timeline)
         hidden.follow = shown.follow
