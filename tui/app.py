@@ -115,16 +115,12 @@ class InspectorApp(App[None]):
         yield HeaderBar(self.title, id="header")
         with Vertical(id="main"):
             if self.waiting_for_process:
-                yield EmptyState(self._watched_dir(), id="empty")
+                yield EmptyState(getattr(self.feed, "watched_dir", lambda: None)(), id="empty")
             yield FlowTable(self.model.store, Clock(self.clock_mode), id="flows")
             yield Timeline(self.model.store, id="timeline")
             yield FlowDetail(self.model, id="detail")
         yield FilterBar(id="filter-bar")
         yield Footer(compact=True)
-
-    def _watched_dir(self) -> str | None:
-        watched = getattr(self.feed, "watched_dir", None)
-        return watched() if callable(watched) else None
 
     @property
     def table(self) -> FlowTable:
@@ -212,9 +208,9 @@ class InspectorApp(App[None]):
             self.query_one("#main").remove_class("waiting")
             self.rows.focus()
         if changes.sources_changed:
+            # A Source column only tells sources apart: with one, it is the same each row.
             self.table.configure(clock=Clock(self.clock_mode, model.base_wall or 0.0),
-                                 with_source=len(model.sources) > 1 or
-                                 any(name for name in model.sources))
+                                 with_source=len(model.sources) > 1)
         rows = self.rows
         rows.data_changed(changes.touched, changes.rows_changed)
         if rows is self.timeline:
