@@ -64,6 +64,16 @@ def run_dashboard(feed: Any, **options: Any) -> None:
     The one place the core reaches the UI, and only when a dashboard is asked for: the
     `inspector` package itself never imports Textual (tests/test_layers.py checks it).
     """
+    replay_to = options.get("replay_to")
+    if replay_to:
+        from inspector.proxy.upstream import shown_url
+        from inspector.replay_run import NetworkTarget
+
+        try:
+            NetworkTarget(replay_to)
+        except ValueError:
+            raise click.ClickException(f"--replay-to {shown_url(replay_to)!r}: expected an "
+                                       "http://host:port URL") from None
     dashboard = importlib.import_module("tui.app")
     dashboard.run_dashboard(feed, **options)
 
