@@ -32,9 +32,11 @@ from inspector.filters.compile import Filter
 from tui.columns import Clock
 from tui.event_log import Snapshot, save_steps
 from tui.flow_store import ARRIVAL, SORT_KEYS, Sort
+from tui.messages import FeedItems, Notice, OpenScreen
 from tui.model import Changes, Inbox, Model, step
 from tui.replay_actions import ReplayDesk
 from tui.screens import HelpScreen, SaveScreen, default_capture_path
+from tui.widgets.empty_state import EmptyState
 from tui.widgets.filter_bar import FilterBar
 from tui.widgets.flow_detail import TABS, FlowDetail
 from tui.widgets.flow_rows import FlowRows
@@ -102,13 +104,18 @@ class InspectorApp(App[None]):
         self.follow_at_start = getattr(feed, "live", True) if follow is None else follow
         self.gc_freeze = gc_freeze
         self._frozen_at = 0
-        self.desk = ReplayDesk(self, replay_to, replay_captured)     # r / R / e / d / x (tui.replay_actions)
+        # A feed that discovers processes may start with none: say so until one appears.
+        self.waiting_for_process = bool(getattr(feed, "discovers", False))
+        self.desk = ReplayDesk(self, self.model, replay_to, replay_captured,  # r R e d x
+                               save_dir=self.save_dir, feed_description=feed.description)
 
     # -- layout -----------------------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
         yield HeaderBar(self.title, id="header")
         with Vertical(id="main"):
+            if self.waiting_for_process:
+                yield EmptyState(getattr(self.feed, "watched_dir", lambda: None)(), id="empty")
             yield FlowTable(self.model.store, Clock(self.clock_mode), id="flows")
             yield Timeline(self.model.store, id="timeline")
             yield FlowDetail(self.model, id="detail")
@@ -134,6 +141,7 @@ class InspectorApp(App[None]):
         return timeline if timeline.display else self.table
 
     def on_mount(self) -> None:
+        self.query_one("#main").set_class(self.waiting_for_process, "waiting")
         self.table.follow = self.timeline.follow = self.follow_at_start
         self.timeline.display = False
         self.table.focus()
@@ -195,10 +203,14 @@ class InspectorApp(App[None]):
 
     def _show_changes(self, changes: Changes) -> None:
         model = self.model
+        if changes.sources_changed and self.waiting_for_process and model.sources:
+            self.waiting_for_process = False
+            self.query_one("#main").remove_class("waiting")
+            self.rows.focus()
         if changes.sources_changed:
+            # A Source column only tells sources apart: with one, it is the same each row.
             self.table.configure(clock=Clock(self.clock_mode, model.base_wall or 0.0),
-                                 with_source=len(model.sources) > 1 or
-                                 any(name for name in model.sources))
+                                 with_source=len(model.sources) > 1)
         rows = self.rows
         rows.data_changed(changes.touched, changes.rows_changed)
         if rows is self.timeline:
@@ -286,6 +298,8 @@ class InspectorApp(App[None]):
         self._show_changes(changes)
 
     def action_toggle_timeline(self) -> None:
+        if self.waiting_for_process:
+            return                     # nothing to draw yet; the panel keeps the space
         table, timeline = self.table, self.timeline
         shown, hidden = (timeline, table) if timeline.display else (table, timeline)
         hidden.follow = shown.follow
@@ -320,19 +334,35 @@ class InspectorApp(App[None]):
             self.push_screen(HelpScreen())
 
     def action_replay(self) -> None:
-        self.desk.replay_selected()
+        self.desk.replay_selected(self.rows.selected)
 
     def action_replay_filtered(self) -> None:
-        self.desk.replay_filtered()
+        self.desk.replay_filtered(self.filter_text)
 
     def action_edit(self) -> None:
-        self.desk.edit_selected()
+        self.desk.edit_selected(self.rows.selected)
 
     def action_diff(self) -> None:
-        self.desk.show_diff()
+        self.desk.show_diff(self.rows.selected)
 
     def action_export(self) -> None:
-        self.desk.export()
+        self.desk.export(self.rows.selected, self.filter_text)
+
+    # -- messages from the replay desk (tui.messages) ---------------------------------------
+
+    @on(Notice)
+    def _notice(self, message: Notice) -> None:
+        self.notify(message.text, severity=message.severity, timeout=message.timeout,
+                    markup=False)
+
+    @on(OpenScreen)
+    def _open_screen(self, message: OpenScreen) -> None:
+        self.push_screen(message.screen, message.callback)
+
+    @on(FeedItems)
+    def _feed_items(self, message: FeedItems) -> None:
+        for item in message.items:
+            self.inbox.put(item)
 
     def action_save(self) -> None:
         default = default_capture_path(self.save_dir)

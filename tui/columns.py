@@ -1,4 +1,9 @@
-"""The flow list's columns: titles, widths, and each cell's text. No Textual.
+"""The flow list's columns: titles, widths, priorities, and each cell's text. No Textual.
+
+How the list gives way on a narrow screen is data: each column has a preferred width, a
+narrowest width (a shorter format: the time without milliseconds) and a priority, and
+`fit` picks the columns for a width. The path is what a user reads first, so it is the
+last to give way.
 
 Every cell that comes from a capture goes through `visible()`; cells are plain strings that
 the list widget puts into `Segment`s, so no markup is ever parsed from them.
@@ -34,27 +39,47 @@ class Clock:
     mode: str = "wall"
     base_wall: float = 0.0
 
-    def show(self, t: float) -> str:
+    def show(self, t: float, width: int | None = None) -> str:
+        """`t` in `width` cells: the full format, or the short one when narrower."""
+        short = width is not None and width < self.width
         if self.mode == "relative":
-            return f"{t:10.3f}"
+            return f"{t:8.1f}" if short else f"{t:10.3f}"
         wall = self.base_wall + t
-        return _time.strftime("%H:%M:%S", _time.localtime(wall)) + \
-            f".{int(wall % 1 * 1000):03d}"
+        text = _time.strftime("%H:%M:%S", _time.localtime(wall))
+        return text if short else text + f".{int(wall % 1 * 1000):03d}"
 
     @property
     def width(self) -> int:
+        """Cells of the full format (10.000 s, 12:34:56.789)."""
         return 10 if self.mode == "relative" else 12
+
+    @property
+    def short_width(self) -> int:
+        """Cells of the short format (10.0 s, 12:34:56)."""
+        return 8
 
 
 @dataclass(frozen=True, slots=True)
 class Column:
-    """One column: key (also its sort key), title, width (0: takes what is left), align."""
+    """One column of the list.
+
+    `key` is also its sort key. `width` is the cells it wants; 0 marks the column that
+    takes what is left (the path). `min_width` is the narrowest it may become: for a
+    fixed column a shorter format (equal to `width`: it never narrows), for the path the
+    room it is given before other columns give way. `priority` is its rank when the
+    screen is narrow: 1 is kept longest; the highest number is dropped first.
+    """
 
     key: str
     title: str
     width: int
     align: str = "left"          # "left" or "right"
-    drop: int = 0                # dropped first on narrow screens: higher drops sooner
+    priority: int = 1
+    min_width: int = 0
+
+    @property
+    def narrowest(self) -> int:
+        return self.min_width or self.width
 
 
 CellFn = Callable[[Flow, float], str]
@@ -105,40 +130,56 @@ CELLS: dict[str, Callable[[Flow], str]] = {
 
 
 def columns(clock: Clock, with_source: bool) -> list[Column]:
-    """The list's columns, left to right."""
+    """The list's columns, left to right. Priorities, kept longest first: path, status,
+    method, duration, time, kind, source, TTFB, request size, response size."""
     cols = [
-        Column("time", "Time", clock.width, "right"),
-        Column("kind", "Kind", 4, drop=3),
-        Column("method", "Method", 7),
-        Column("path", "Path", 0),
-        Column("status", "Status", 6, "right"),
-        Column("duration", "Duration", 8, "right"),
-        Column("ttfb", "TTFB", 8, "right", drop=2),
-        Column("request", "Req", 7, "right", drop=1),
-        Column("response", "Resp", 7, "right", drop=1),
+        Column("time", "Time", clock.width, "right", priority=5, min_width=clock.short_width),
+        Column("kind", "Kind", 4, priority=6),
+        Column("method", "Method", 7, priority=3),
+        Column("path", "Path", 0, priority=1, min_width=PATH_ROOM),
+        Column("status", "Status", 6, "right", priority=2),
+        Column("duration", "Duration", 8, "right", priority=4),
+        Column("ttfb", "TTFB", 8, "right", priority=8),
+        Column("request", "Req", 7, "right", priority=9),
+        Column("response", "Resp", 7, "right", priority=10),
     ]
     if with_source:
-        cols.append(Column("source", "Source", 12, drop=4))
+        cols.append(Column("source", "Source", 12, priority=7))
     return cols
 
 
-MIN_PATH = 12
+PATH_ROOM = 28
+"""Cells the path gets before any column gives way: most paths fit in it."""
 
 
 def fit(cols: list[Column], width: int) -> list[tuple[Column, int]]:
-    """Columns that fit in `width` cells (one space between), with their widths.
+    """The columns to show in `width` cells (one space between two), with their widths.
 
-    Columns with the highest `drop` go first; the path column takes what is left.
+    While the flexible column (width 0, the path) has less than its `min_width`, the
+    others give way in two passes, lowest priority first: each narrows to its
+    `min_width` (a shorter format), then whole columns drop out. The flexible column
+    never drops; it takes what is left, at least one cell. Pure: the flow list calls it
+    on every resize, tests call it with any width.
     """
-    chosen = list(cols)
-    while True:
-        fixed = sum(c.width for c in chosen if c.width) + len(chosen) - 1
-        if width - fixed >= MIN_PATH or not any(c.drop for c in chosen):
+    flexible = next((c for c in cols if c.width == 0), None)
+    want = flexible.min_width if flexible is not None else 0
+    widths = {c.key: c.width for c in cols if c is not flexible}
+    shown = list(cols)
+
+    def rest() -> int:
+        return width - sum(widths[c.key] for c in shown if c is not flexible) - \
+            (len(shown) - 1)
+
+    giving_way = sorted((c for c in cols if c is not flexible), key=lambda c: -c.priority)
+    for column in giving_way:
+        if rest() >= want:
             break
-        worst = max(chosen, key=lambda c: c.drop)
-        chosen.remove(worst)
-    rest = max(MIN_PATH, width - fixed)
-    return [(c, c.width or rest) for c in chosen]
+        widths[column.key] = column.narrowest
+    for column in giving_way:
+        if rest() >= want or flexible is None:
+            break
+        shown.remove(column)
+    return [(c, max(1, rest()) if c is flexible else widths[c.key]) for c in shown]
 
 
 def row_class(flow: Flow) -> str:

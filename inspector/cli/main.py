@@ -64,6 +64,16 @@ def run_dashboard(feed: Any, **options: Any) -> None:
     The one place the core reaches the UI, and only when a dashboard is asked for: the
     `inspector` package itself never imports Textual (tests/test_layers.py checks it).
     """
+    replay_to = options.get("replay_to")
+    if replay_to:
+        from inspector.proxy.upstream import shown_url
+        from inspector.replay.send import NetworkTarget
+
+        try:
+            NetworkTarget(replay_to)
+        except ValueError:
+            raise click.ClickException(f"--replay-to {shown_url(replay_to)!r}: expected an "
+                                       "http://host:port URL") from None
     dashboard = importlib.import_module("tui.app")
     dashboard.run_dashboard(feed, **options)
 
@@ -148,7 +158,7 @@ def proxy(upstream: str, listen: str, keep_host: bool, forwarded: bool, timeout:
         raise click.ClickException(str(exc)) from None
     app = ProxyApp(upstream, keep_host=keep_host, forwarded=forwarded, read_timeout=timeout)
     _serve(app, host, port, name=f"proxy {upstream}", own_process=True, **SERVE_OPTIONS,
-           banner=f"asgi-inspector: proxying {{url}} -> {target}", **capture)
+           banner=f"asgi-inspector: proxying {{url}} -> {target.url}", **capture)
 
 
 @cli.command()

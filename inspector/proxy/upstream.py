@@ -6,10 +6,18 @@ what was wrong and what is accepted.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-__all__ = ["Upstream", "parse_upstream"]
+__all__ = ["Upstream", "parse_upstream", "shown_url"]
+
+_PASSWORD = re.compile(r"^((?:[A-Za-z][A-Za-z0-9+.-]*:)?//)?([^/@:]*):[^/@]*@")
+
+
+def shown_url(url: str) -> str:
+    """`url` safe to print in an error or a header: a password in it becomes ***."""
+    return _PASSWORD.sub(r"\1\2:***@", url)
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,10 +39,19 @@ class Upstream:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"{host}:{self.port}"
 
+    @property
+    def url(self) -> str:
+        """http://host[:port], as headers and banners show it (an Upstream never holds
+        credentials: `parse_upstream` refuses them)."""
+        return f"http://{self.authority}"
+
 
 def parse_upstream(url: str) -> Upstream:
-    """Parse "http://host[:port]" (or "ws://", the same server); raise ValueError otherwise."""
+    """Parse "http://host[:port]" (or "ws://", the same server); raise ValueError otherwise.
+
+    Error messages quote the URL with any password masked (`shown_url`)."""
     text = url.strip()
+    url = shown_url(url)
     if "://" not in text:
         raise ValueError(f"upstream {url!r} has no scheme: write it as http://host:port")
     parts = urlsplit(text)

@@ -258,6 +258,23 @@ class TapFeed:
         else:
             self.description = f"{len(self.paths)} taps"
 
+    @property
+    def discovers(self) -> bool:
+        """True when it finds the processes itself (no fixed paths): it may start with
+        none, and picks each one up as it starts."""
+        return self.paths is None
+
+    def watched_dir(self) -> str | None:
+        """The directory searched for tap sockets (None: fixed paths, or none usable)."""
+        if self.paths is not None:
+            return None
+        from inspector.tap.runtime_dir import runtime_dir
+
+        try:
+            return str(self.directory if self.directory is not None else runtime_dir())
+        except (OSError, RuntimeError):
+            return None
+
     def _discover(self) -> list[Path]:
         from inspector.tap.runtime_dir import discover_taps
 

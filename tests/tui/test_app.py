@@ -508,3 +508,22 @@ async def test_keys_are_shown_in_the_footer() -> None:
             assert f"{key} {label}" in footer
         assert "palette" in footer
         assert isinstance(app.query_one(FlowDetail), FlowDetail)
+
+
+async def test_an_80_column_terminal_gives_the_path_room_and_no_stray_footer_cell() -> None:
+    app = shop_app(clock="wall")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        lines = screen_text(app).splitlines()
+        titles = next(line for line in lines if " Path " in line)
+        assert titles.split() == ["Time", "Kind", "Method", "Path", "Status", "Duration",
+                                  "TTFB"]
+        assert titles.index("Status") - titles.index("Path") >= 28
+        row = next(line for line in lines if "/api/items?page=2" in line)
+        assert row.split()[0].count(":") == 2 and "." not in row.split()[0]   # HH:MM:SS
+        # The palette key covers the last cell: no letter of a key scrolled under it.
+        assert lines[-1].endswith("^p palette"), lines[-1]
+        await pilot.resize_terminal(140, 24)
+        await pilot.pause()
+        titles = next(line for line in screen_text(app).splitlines() if " Path " in line)
+        assert titles.split()[-3:] == ["TTFB", "Req", "Resp"]

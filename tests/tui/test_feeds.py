@@ -187,3 +187,12 @@ def _wait(predicate: Any, timeout: float = 10.0) -> Any:
     from tests.conftest import wait_for
 
     return wait_for(predicate, timeout)
+
+
+def test_only_a_discovering_tap_feed_may_start_with_no_process(tmp_path: Path) -> None:
+    """The dashboard's empty-state panel is for a feed that finds processes itself."""
+    found = TapFeed(directory=tmp_path)
+    assert found.discovers and found.watched_dir() == str(tmp_path)
+    fixed = TapFeed([tmp_path / "1-1.sock"])
+    assert not fixed.discovers and fixed.watched_dir() is None
+    assert not hasattr(FileFeed(SHOP), "discovers")

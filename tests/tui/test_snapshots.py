@@ -7,9 +7,13 @@ the diff: `pytest tests/tui/test_snapshots.py --snapshot-update`.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from textual.pilot import Pilot
+
+from inspector.tap.feeds import TapFeed
+from tui.app import InspectorApp
 
 from tests.tui.conftest import SIZE, settle, shop_app
 from tests.tui.test_hostile import hostile_app
@@ -80,3 +84,21 @@ def test_hostile_response_on_a_narrow_terminal(snap_compare: Any) -> None:
     """Escape sequences shown as \\e..., markup as typed, invalid UTF-8 as \\xNN."""
     assert snap_compare(hostile_app(), terminal_size=(80, 24),
                         run_before=goto("/\x1b]2;pwned\x07[bold red]x[/]", "3"))
+
+
+# -- an 80x24 terminal -------------------------------------------------------------------
+
+def test_list_and_overview_at_80x24(snap_compare: Any) -> None:
+    """The path keeps 33 cells: the time drops its milliseconds, Resp and Req give way;
+    the footer's last cell is the palette key's, not a stray letter."""
+    assert snap_compare(shop_app(), terminal_size=(80, 24), run_before=settle)
+
+
+def test_nothing_running_at_80x24(snap_compare: Any) -> None:
+    """`asgi-inspector tui` with no capturing process: what to start, where it looks."""
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await pilot.pause(0.3)
+    # A directory that does not exist: nothing is found, and its name is the same each run.
+    feed = TapFeed(directory=Path("/nonexistent/asgi-inspector-snapshot"), rediscover=0.2)
+    app = InspectorApp(feed, title="attached to live taps", clock="relative")
+    assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)

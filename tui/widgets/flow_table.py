@@ -105,7 +105,7 @@ class FlowTable(FlowRows):
         cells: list[tuple[str, Style]] = []
         for column, w in self.layout_columns:
             if column.key == "time":
-                text = clock.show(self.store.abs_start(flow))
+                text = clock.show(self.store.abs_start(flow), w)
             else:
                 text = CELLS[column.key](flow)
             cells.append((_cell(text, w, column.align), style))

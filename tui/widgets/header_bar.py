@@ -85,7 +85,7 @@ class HeaderBar(Vertical):
     def compose(self) -> ComposeResult:
         yield Label(Text(visible(self._title), style="bold"), id="header-title")
         with Horizontal(id="header-line2"):
-            yield Sparkline([0.0], id="header-spark")
+            yield Sparkline([], id="header-spark")
             yield Label("", id="header-stats")
 
     def set_title(self, title: str) -> None:
@@ -103,5 +103,6 @@ class HeaderBar(Vertical):
         # Fixed-size labels: repaint only, no layout pass (this runs ten times a second).
         self.query_one("#header-title", Label).update(title, layout=False)
         spark = model.stats.spark()
-        self.query_one("#header-spark", Sparkline).data = spark if any(spark) else [0.0]
+        # No traffic: a flat line (a single value would draw as a full-height bar).
+        self.query_one("#header-spark", Sparkline).data = spark if any(spark) else []
         self.query_one("#header-stats", Label).update(stats_text(model), layout=False)

@@ -57,6 +57,8 @@ def test_proxy_captures_what_it_forwards(serve: Any, tmp_path: Path) -> None:
         out, err = proc.communicate(timeout=20)
     assert proc.returncode == 0, err
     assert "proxying" in err and "Traceback" not in err
+    # The banner (and the dashboard's title, cut from it) names the upstream by its URL.
+    assert f"proxying http://127.0.0.1:{port} -> {upstream.url.rstrip('/')}\n" in err, err
     assert " GET /api/items?q=1 200 " in out and " POST /echo 200 " in out
     assert " WS /ws open" in out and " WS /ws closed" in out
 

@@ -128,6 +128,10 @@ def test_startup_errors_are_one_line() -> None:
     one_line_error(run_cli("open", "no-such-file.jsonl"), "does not exist")
     one_line_error(run_cli("export", "README.md", "--format", "har"), "line 1")
     one_line_error(run_cli("tui", "--connect", "/nonexistent.sock"), "does not exist")
+    one_line_error(run_cli("tui", "--replay-to", "bogus"), "--replay-to 'bogus'", "http://")
+    error = run_cli("open", "tests/tui/data/shop.jsonl", "--replay-to", "ftp://u:pw@host")
+    one_line_error(error, "'ftp://u:***@host'")
+    assert "pw" not in error.stderr
 
 
 def test_served_without_uvicorns_access_log() -> None:

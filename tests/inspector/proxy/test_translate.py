@@ -11,6 +11,7 @@ from websockets.frames import Frame, Opcode
 from websockets.http11 import Response
 
 from inspector.proxy import Upstream, UpstreamFailure, parse_upstream
+from inspector.proxy.upstream import shown_url
 from inspector.proxy.headers import (
     connection_tokens,
     proxy_request_headers,
@@ -77,18 +78,34 @@ def test_parse_upstream_accepts(url: str, expected: Upstream) -> None:
     ("http://host:80/api", "without a path"),
     ("http://host?x=1", "without a path, query"),
     ("http://user:pw@host", "credentials"),
+    ("https://user:s3cret@host", "https:// upstreams are not supported"),
+    ("user:s3cret@host:80", "no scheme"),
 ])
 def test_parse_upstream_rejects_with_one_line(url: str, says: str) -> None:
     with pytest.raises(ValueError) as info:
         parse_upstream(url)
     message = str(info.value)
-    assert says in message and "\n" not in message and repr(url) in message
+    assert says in message and "\n" not in message and repr(shown_url(url)) in message
+    assert "pw" not in message and "s3cret" not in message
+
+
+def test_shown_url_masks_a_password_only() -> None:
+    assert shown_url("http://user:pw@host:81/x") == "http://user:***@host:81/x"
+    assert shown_url("http://user@host") == "http://user@host"
+    assert shown_url("http://127.0.0.1:8000") == "http://127.0.0.1:8000"
+    assert shown_url("localhost:8000") == "localhost:8000"
 
 
 def test_authority_omits_default_port_and_brackets_ipv6() -> None:
     assert Upstream("example.com", 80).authority == "example.com"
     assert Upstream("::1", 8080).authority == "[::1]:8080"
     assert Upstream("::1", 80).address == "[::1]:80"
+
+
+def test_url_is_what_the_dashboard_header_shows() -> None:
+    assert parse_upstream("http://127.0.0.1:18001").url == "http://127.0.0.1:18001"
+    assert parse_upstream("ws://example.com").url == "http://example.com"
+    assert Upstream("::1", 8080).url == "http://[::1]:8080"
 
 
 # headers
