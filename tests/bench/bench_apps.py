@@ -1,7 +1,11 @@
 """Apps the benchmarks serve under uvicorn: the same Starlette app bare and wrapped.
 
 `naive` wraps it in the recorder everyone writes first (a deque of the message dicts),
-to show what the garbage collector does with what the buffer holds.
+to show what the garbage collector does with what the buffer holds. `otel` and `sentry`
+wrap it in the two middlewares people already run for request insight, each recording
+every request (OpenTelemetry's ASGI middleware with the SDK's batch span processor;
+Sentry's with tracing at sample rate 1.0), their output thrown away so that only their
+own work is measured; they need the `bench` extra and are made when first imported.
 """
 
 from __future__ import annotations
@@ -67,3 +71,44 @@ bare = make_app()
 wrapped = InspectorMiddleware(make_app())
 naive = NaiveRecorder(make_app())
 wrapped_no_tap = InspectorMiddleware(make_app(), tap=False)
+
+
+def _otel() -> Any:
+    from opentelemetry import trace
+    from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import (BatchSpanProcessor, SpanExporter,
+                                                SpanExportResult)
+
+    class Discard(SpanExporter):
+        def export(self, spans: Any) -> SpanExportResult:
+            return SpanExportResult.SUCCESS
+
+    provider = TracerProvider()
+    provider.add_span_processor(BatchSpanProcessor(Discard()))
+    trace.set_tracer_provider(provider)
+    return OpenTelemetryMiddleware(make_app())
+
+
+def _sentry() -> Any:
+    import sentry_sdk
+    from sentry_sdk.integrations.asgi import SentryAsgiMiddleware
+    from sentry_sdk.transport import Transport
+
+    class Discard(Transport):
+        def capture_envelope(self, envelope: Any) -> None:
+            pass
+
+    sentry_sdk.init(dsn="http://key@127.0.0.1:9/1", traces_sample_rate=1.0,
+                    transport=Discard, default_integrations=False)
+    return SentryAsgiMiddleware(make_app())
+
+
+def __getattr__(name: str) -> Any:
+    """`otel` and `sentry`, made on first use (uvicorn imports them by name)."""
+    makers = {"otel": _otel, "sentry": _sentry}
+    if name not in makers:
+        raise AttributeError(name)
+    app = makers[name]()
+    globals()[name] = app
+    return app

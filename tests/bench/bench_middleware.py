@@ -5,7 +5,8 @@
 1. In-process: a Starlette "hello" GET driven without sockets, bare vs wrapped (default
    options): µs per request, added µs, and ns per captured event.
 2. wrk (keep-alive, 127.0.0.1) against uvicorn (httptools + uvloop when installed): bare vs
-   wrapped vs a naive deque recorder, for GET hello and a 1 KiB POST echo; rounds
+   wrapped vs a naive deque recorder (and, with `--apps`, OpenTelemetry's and Sentry's
+   middleware: `--apps bare,wrapped,naive,otel,sentry`), for GET hello and a 1 KiB POST echo; rounds
    alternate; requests/s and p99 medians, ratios against bare. Servers run on core 0 and
    wrk on core 1 (taskset), so that the ratios measure the app, not the scheduler.
 3. Memory: 1,000,000 events through a ring capped at 64 MiB: RSS growth.
@@ -146,14 +147,15 @@ def _wrk(port: int, path: str, duration: float, script: str | None,
     return rps, float(value) * _UNITS[unit]
 
 
-def _wrk_rounds(rounds: int, duration: float) -> dict[str, Any]:
+def _wrk_rounds(rounds: int, duration: float,
+                apps: tuple[str, ...] = ("bare", "wrapped", "naive")) -> dict[str, Any]:
     if not shutil.which("wrk"):
         raise SystemExit("wrk is not installed (apt-get install wrk)")
     post = tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False)
     post.write('wrk.method = "POST"\nwrk.body = string.rep("a", 1024)\n'
                'wrk.headers["Content-Type"] = "application/octet-stream"\n')
     post.close()
-    servers = {name: _serve(name) for name in ("bare", "wrapped", "naive")}
+    servers = {name: _serve(name) for name in apps}
     results: dict[str, dict[str, list[tuple[float, float]]]] = {}
     try:
         for workload, path, script in (("GET hello", "/", None),
@@ -218,6 +220,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--duration", type=float, default=5.0)
     parser.add_argument("--only", default="inprocess,wrk,memory")
+    parser.add_argument("--apps", default="bare,wrapped,naive",
+                        help="apps of tests/bench/bench_apps.py that wrk drives; bare first")
     args = parser.parse_args()
     parts = args.only.split(",")
     from inspector.events.ring import RING
@@ -233,7 +237,8 @@ def main() -> None:
     if "wrk" in parts:
         print(f"\n## wrk -t1 -c32, {args.duration:g} s x {args.rounds} rounds, alternating; medians")
         print(f"{'workload / app':34} {'req/s':>8} {'ratio':>6} {'p99 ms':>7} {'p99 x':>6}")
-        for name, r in _wrk_rounds(args.rounds, args.duration).items():
+        for name, r in _wrk_rounds(args.rounds, args.duration,
+                                   tuple(args.apps.split(","))).items():
             print(f"{name:34} {r['rps']:>8} {r['rps_ratio']:>6.3f} {r['p99_ms']:>7.2f} "
                   f"{r['p99_ratio']:>6.2f}")
     if "memory" in parts:
