@@ -5,9 +5,9 @@ and puts items in the `Inbox`; a timer applies them (`tui.model.step`) for at mo
 `budget` seconds at a time, every `interval` seconds (sooner while a backlog waits), then
 redraws what changed. So under load the screen updates about ten times a second, a key
 press waits at most about one budget, and the feed is pushed back (the worker waits) when
-the UI cannot keep up or is paused. Not a thread: decoding holds the GIL, and with the feed
-in a thread worker the UI loop was measured stalling up to a second between two steps
-(it queues for the GIL at every await).
+the UI cannot keep up or is paused. Not a thread: decoding holds the GIL, and a feed in a
+thread worker stalls the UI loop, which queues for the GIL at every await, for up to a
+second between two steps.
 """
 
 from __future__ import annotations

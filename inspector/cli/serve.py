@@ -112,8 +112,8 @@ def quiet_collector() -> None:
 
     Moves everything alive at that point (modules, uvicorn, the app) out of the garbage
     collector's sight, and lets a young generation grow larger, so that per-request
-    objects die by refcount before a collection walks them. On the proxy this halved p99
-    (12.6 -> 6.5 ms) and added 4% throughput. Not for `run`: that process is the user's
+    objects die by refcount before a collection walks them: the proxy's p99 is half of
+    what it is without (docs/performance.md). Not for `run`: that process is the user's
     app, and the inspector does not change how it collects.
     """
     gc.collect()
