@@ -52,6 +52,9 @@ def capture_options(func: Callable[..., Any]) -> Callable[..., Any]:
                           "(the default without a terminal)."),
         click.option("--no-tap", is_flag=True,
                      help="Do not publish live events for `asgi-inspector tui`."),
+        click.option("--publish", metavar="URL", default=None,
+                     help="Also send events to a Redis stream: redis://host:6379/0"
+                          "?stream=NAME (default: $ASGI_INSPECTOR_PUBLISH)."),
     ]
     for option in reversed(options):
         func = option(func)
@@ -71,11 +74,14 @@ def run_dashboard(feed: Any, **options: Any) -> None:
 def _serve(app: Any, host: str, port: int, save: str | None, capacity: int, max_bytes: str,
            body_limit: str, headless: bool, no_tap: bool, name: str, banner: str,
            companions: tuple[Callable[[], Any], ...] = (), log_level: str = "warning",
-           **uvicorn_options: Any) -> None:
+           publish: str | None = None, **uvicorn_options: Any) -> None:
     from inspector.serve import CaptureOptions, CaptureServer, StartupError
 
+    publish = publish or os.environ.get("ASGI_INSPECTOR_PUBLISH") or None
+    if publish:
+        redis_target(publish, need_client=True)      # a bad URL: one line, before binding
     options = CaptureOptions(save=save, capacity=capacity, max_bytes=_size(max_bytes),
-                             body_limit=_size(body_limit), tap=not no_tap)
+                             body_limit=_size(body_limit), tap=not no_tap, publish=publish)
     dashboard = not headless and sys.stdin.isatty() and sys.stdout.isatty()
     try:
         server = CaptureServer(app, host, port, options, name=name, companions=companions,
@@ -102,6 +108,35 @@ def _serve(app: Any, host: str, port: int, save: str | None, capacity: int, max_
     errors = server.middleware.recorder.errors
     if errors:
         click.echo(f"asgi-inspector: {errors} capture errors (the app was unaffected)", err=True)
+    sink = server.middleware.publisher.redis
+    if sink is not None:
+        click.echo(f"asgi-inspector: {sink.published:,} events published to {sink.target}, "
+                   f"{sink.unpublished:,} not (Redis unreachable or slow)", err=True)
+
+
+def redis_target(url: str, need_client: bool = False) -> Any:
+    """A Redis URL -> RedisTarget, or one line saying what is wrong (or what to install)."""
+    from inspector.redis.url import RedisMissing, RedisURLError, parse_redis_url, require_redis
+
+    try:
+        target = parse_redis_url(url)
+        if need_client:
+            require_redis()
+        return target
+    except (RedisURLError, RedisMissing) as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+class CaptureSource(click.Path):
+    """A capture file (or HAR) that exists, or a Redis stream URL (redis://...)."""
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> Any:
+        from inspector.redis.url import is_redis_url
+
+        if is_redis_url(value):
+            redis_target(value)
+            return value
+        return super().convert(value, param, ctx)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -183,8 +218,13 @@ def demo(host: str, port: int, no_traffic: bool, **capture: Any) -> None:
 
 
 def load_events(path: str) -> tuple[dict[str, Any], list[Any]]:
-    """A capture file or a HAR file -> (header, events); one clear line if neither."""
+    """A capture file, a HAR file or a Redis stream URL -> (header, events); one clear
+    line if none of them."""
     from inspector.capture import CaptureError, read_capture
+    from inspector.redis.url import is_redis_url
+
+    if is_redis_url(path):
+        return load_stream(path)
 
     try:
         from inspector.har import HarError
@@ -205,6 +245,26 @@ def load_events(path: str) -> tuple[dict[str, Any], list[Any]]:
         raise click.ClickException(f"{path}: {exc.strerror}") from None
 
 
+def load_stream(url: str) -> tuple[dict[str, Any], list[Any]]:
+    """What a Redis stream holds now, as one capture (every publisher's flows)."""
+    target = redis_target(url, need_client=True)
+    from inspector.redis.client import connection_errors, import_redis
+    from inspector.redis.feed import read_stream
+
+    import_redis()
+    try:
+        header, events, missed = read_stream(target)
+    except (*connection_errors(), RuntimeError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise click.ClickException(f"redis {target}: {reason}") from None
+    if not events:
+        raise click.ClickException(f"redis {target}: stream {target.stream!r} holds no events")
+    if missed:
+        click.echo(f"asgi-inspector: {missed:,} events were trimmed from the stream "
+                   "while it was read", err=True)
+    return header, events
+
+
 def compile_filter_option(text: str | None) -> Callable[[Any], bool] | None:
     """--filter EXPR -> predicate, or a one-line error pointing at the column."""
     if not text:
@@ -218,7 +278,7 @@ def compile_filter_option(text: str | None) -> Callable[[Any], bool] | None:
 
 
 @cli.command()
-@click.argument("capture", type=click.Path(exists=True, dir_okay=False))
+@click.argument("capture", type=CaptureSource(exists=True, dir_okay=False))
 @click.option("--to", "to_url", metavar="URL", help="Replay over the network to this server.")
 @click.option("--app", "app_path", metavar="MODULE:APP", help="Replay in-process into this app.")
 @click.option("--app-dir", default=".", show_default=True)
@@ -293,7 +353,7 @@ def replay(capture: str, to_url: str | None, app_path: str | None, app_dir: str,
 
 
 @cli.command()
-@click.argument("capture", type=click.Path(exists=True, dir_okay=False))
+@click.argument("capture", type=CaptureSource(exists=True, dir_okay=False))
 @click.option("--format", "fmt", type=click.Choice(["har", "curl", "jsonl"]), required=True)
 @click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True),
               help="Write here instead of stdout.")
@@ -322,26 +382,44 @@ def export(capture: str, fmt: str, output: str | None, filter_text: str | None,
 
 
 @cli.command()
+@click.argument("source", required=False, metavar="[REDIS_URL]")
 @click.option("--connect", "sockets", multiple=True, type=click.Path(exists=True),
               help="Attach to this tap socket only (repeatable); default: every one found.")
 @click.option("--replay-to", metavar="URL", help="Where `r` and `e` send replays.")
-def tui(sockets: tuple[str, ...], replay_to: str | None) -> None:
-    """Attach the dashboard to every running InspectorMiddleware of yours (all workers)."""
+def tui(source: str | None, sockets: tuple[str, ...], replay_to: str | None) -> None:
+    """Attach the dashboard to every running InspectorMiddleware of yours (all workers),
+    or to a Redis stream that processes on any host publish to (--publish)."""
     from inspector.feeds import TapFeed
+
+    if source is not None:
+        target = redis_target(source, need_client=True)
+        from inspector.redis.feed import RedisFeed
+
+        run_dashboard(RedisFeed(target), title=f"attached to redis {target}",
+                      replay_to=replay_to)
+        return
 
     run_dashboard(TapFeed(list(sockets) or None), title="attached to live taps",
                   replay_to=replay_to)
 
 
 @cli.command(name="open")
-@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.argument("path", type=CaptureSource(exists=True, dir_okay=False))
 @click.option("--replay-to", metavar="URL", help="Where `r` and `e` send replays.")
 def open_capture(path: str, replay_to: str | None) -> None:
-    """Open a saved capture (or a HAR file) in the dashboard, read-only."""
+    """Open a saved capture (or a HAR file, or a Redis stream) in the dashboard, read-only."""
     from inspector.feeds import FileFeed
 
     from inspector.har_import import is_har
+    from inspector.redis.url import is_redis_url
 
+    if is_redis_url(path):
+        target = redis_target(path, need_client=True)
+        from inspector.redis.feed import RedisFeed
+
+        run_dashboard(RedisFeed(target, live=False), title=f"redis {target}",
+                      replay_to=replay_to)
+        return
     if is_har(path):
         import tempfile
 

@@ -1,0 +1,40 @@
+"""Opening a redis-py asyncio client on a `RedisTarget`: the one place `redis` is imported.
+
+The client makes no retries of its own: the publisher and the feed each have their own
+back-off, and a command that waits on a dead server is exactly what they must not do.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from inspector.redis.url import EXTRA_HINT, RedisMissing, RedisTarget
+
+
+def import_redis() -> Any:
+    """The `redis.asyncio` module, or RedisMissing naming the extra."""
+    try:
+        import redis.asyncio as aioredis
+    except ImportError:
+        raise RedisMissing(EXTRA_HINT) from None
+    return aioredis
+
+
+def connection_errors() -> tuple[type[BaseException], ...]:
+    """What a lost, refused or slow server raises (redis's errors and OSError)."""
+    import redis.exceptions as e
+
+    return (e.ConnectionError, e.TimeoutError, e.BusyLoadingError, OSError)
+
+
+def open_client(target: RedisTarget, *, timeout: float = 2.0,
+                block_ms: int = 0) -> Any:
+    """A client for `target`: connects on first use, each command bounded by `timeout`
+    seconds (plus `block_ms` for a blocking read)."""
+    aioredis = import_redis()
+    from redis.asyncio.retry import Retry
+    from redis.backoff import NoBackoff
+
+    return aioredis.from_url(target.client_url, socket_timeout=timeout + block_ms / 1000,
+                             socket_connect_timeout=timeout, retry=Retry(NoBackoff(), 0),
+                             retry_on_timeout=False, health_check_interval=0)
