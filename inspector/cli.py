@@ -256,9 +256,9 @@ def load_stream(url: str) -> tuple[dict[str, Any], list[Any]]:
         header, events, missed = read_stream(target)
     except (*connection_errors(), RuntimeError) as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise click.ClickException(f"redis {target}: {reason}") from None
+        raise click.ClickException(f"{target}: {reason}") from None
     if not events:
-        raise click.ClickException(f"redis {target}: stream {target.stream!r} holds no events")
+        raise click.ClickException(f"{target}: stream {target.stream!r} holds no events")
     if missed:
         click.echo(f"asgi-inspector: {missed:,} events were trimmed from the stream "
                    "while it was read", err=True)
