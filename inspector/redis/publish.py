@@ -32,7 +32,8 @@ class RedisSink:
     """Sends `ring`'s records to `target`'s stream; counters for the header and summary."""
 
     def __init__(self, ring: RingBuffer, target: RedisTarget, *, app: str, started: float,
-                 interval: float = 0.05, batch: int = 2048, entries_per_round: int = 16,
+                 interval: float = 0.05, batch: int = 1024, entry_bytes: int = 64 * 1024,
+                 entries_per_round: int = 32,
                  max_backlog: int = 100_000, timeout: float = 2.0,
                  max_backoff: float = 5.0) -> None:
         self.ring = ring
@@ -41,6 +42,7 @@ class RedisSink:
                              started, ring.capacity, ring.max_bytes)
         self.interval = interval
         self.batch = batch
+        self.entry_bytes = entry_bytes
         self.entries_per_round = entries_per_round
         self.max_backlog = max_backlog
         self.timeout = timeout
@@ -58,20 +60,30 @@ class RedisSink:
             self.seq = seq
 
     def _entries(self) -> list[tuple[int, dict[str, Any]]]:
-        """The next round's entries: (events, fields); skips a backlog beyond the bound."""
+        """The next round's entries: (events, fields); skips a backlog beyond the bound.
+
+        An entry holds up to `batch` records and about `entry_bytes` (a larger record goes
+        alone), so a stream of `maxlen` entries holds about maxlen x entry_bytes at most."""
         ring = self.ring
         self._skip_to(ring.next_seq - self.max_backlog)
-        out = []
-        for _ in range(self.entries_per_round):
+        out: list[tuple[int, dict[str, Any]]] = []
+        while len(out) < self.entries_per_round:
             got = ring.since(self.seq, limit=self.batch)
             self.unpublished += got.missed          # evicted before we read them
-            self.seq = got.next_seq if got.records else got.first_seq
             if not got.records:
+                self.seq = got.first_seq
                 break
-            out.append((len(got.records), encode_entry(
-                self.sender, got.first_seq, got.records, unpublished=self.unpublished,
+            records, size = got.records, 0
+            for n, record in enumerate(records):
+                size += len(record)
+                if size > self.entry_bytes and n:
+                    records = records[:n]
+                    break
+            self.seq = got.first_seq + len(records)
+            out.append((len(records), encode_entry(
+                self.sender, got.first_seq, records, unpublished=self.unpublished,
                 ring_dropped=ring.dropped)))
-            if len(got.records) < self.batch:
+            if len(records) == len(got.records) and len(records) < self.batch:
                 break
         return out
 
@@ -119,8 +131,10 @@ class RedisSink:
                     self.connected = True
                     log.info("asgi-inspector: publishing to %s", self.target.masked)
                 backoff = 0.25
-                if sent < self.batch:
-                    await asyncio.sleep(self.interval)
+                if self.seq >= self.ring.next_seq:
+                    await asyncio.sleep(self.interval)     # caught up: wait for more
+                else:
+                    await asyncio.sleep(0)
         finally:
             # Stopping (the app exits): one last round for what is left, bounded.
             try:

@@ -16,9 +16,10 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 SCHEMES = ("redis", "rediss")
 DEFAULT_STREAM = "asgi-inspector"
-# Entries, each a batch of up to PUBLISH_BATCH records: about 50,000 flows of a few
-# events each in a default stream, a few tens of MB of Redis memory (docs/multi-host.md).
-DEFAULT_MAXLEN = 10_000
+# Entries, each a batch of records of about 64 KiB at most (inspector/redis/publish.py):
+# at most about 130 MiB of Redis memory; under load about 100,000 small flows, at a
+# request a second the last 2,000 (docs/multi-host.md).
+DEFAULT_MAXLEN = 2_000
 ENV = "ASGI_INSPECTOR_PUBLISH"
 EXTRA_HINT = "Redis support needs the redis client: pip install 'asgi-inspector[redis]'"
 

@@ -149,3 +149,33 @@ async def test_reader_behind_a_trimmed_stream_learns_what_it_missed(
     finally:
         await stream.aclose()
         await sink._close()
+
+
+def test_redis_down_at_start_the_app_serves_and_the_summary_counts() -> None:
+    import signal
+
+    from tests.conftest import free_port
+    from tests.redis.conftest import cli
+
+    port, dead = free_port(), free_port()
+    proc = cli("run", "tests.apps:app", "--port", str(port), "--no-tap", "--headless",
+               "--publish", f"redis://:topsecret@127.0.0.1:{dead}/0")
+    try:
+        def up() -> bool:
+            try:
+                return httpx.get(f"http://127.0.0.1:{port}/hello", timeout=1).status_code == 200
+            except httpx.HTTPError:
+                return False
+        wait_for(up, timeout=30)
+        for _ in range(10):
+            assert httpx.get(f"http://127.0.0.1:{port}/hello", timeout=5).status_code == 200
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 0, err
+    assert out.count(" GET /hello 200 ") >= 11               # the headless lines go on
+    assert "topsecret" not in err and "topsecret" not in out
+    summary = [line for line in err.splitlines() if "events published to" in line]
+    assert summary and summary[0].startswith("asgi-inspector: 0 events published to "
+                                             "redis://:***@127.0.0.1:"), err
+    assert int(summary[0].split(", ")[1].split()[0].replace(",", "")) >= 11 * 3
