@@ -84,7 +84,7 @@ class RedisFeed:
         key = self.target.stream
         try:
             end = None if self.live else await self._last_id(client)
-            backoff, down = 0.25, False
+            backoff, down, ever = 0.25, False, False
             while end != "":
                 try:
                     if end is None:
@@ -99,11 +99,13 @@ class RedisFeed:
                         raise
                     if not down:
                         down = True
+                        what = "connection lost" if ever else "cannot connect"
                         yield SourceStatus("", error=f"redis {self.target.masked}: "
-                                           f"connection lost ({_reason(exc)}); reconnecting")
+                                           f"{what} ({_reason(exc)}); reconnecting")
                     await asyncio.sleep(backoff)
                     backoff = min(backoff * 2, self.max_backoff)
                     continue
+                ever = True
                 if down:
                     down, backoff = False, 0.25
                     yield SourceStatus("", error=f"redis {self.target.masked}: reconnected")

@@ -86,6 +86,13 @@ def test_export_shows_both_processes(two_publishers: tuple[str, list]) -> None:
              if '"kind": "scope"' in line or '"kind":"scope"' in line}
     assert len(conns) >= 6
 
+    # Replay reads the stream as it reads a capture file.
+    port_a = procs[0].args[procs[0].args.index("--port") + 1]
+    result = run_cli("replay", url, "--to", f"http://127.0.0.1:{port_a}")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "/hello?from=b1" in result.stdout and "/hello?from=a1" in result.stdout
+    assert " 0 differ" in result.stdout
+
     # The run process's headless summary counts what it published.
     procs[0].send_signal(signal.SIGINT)
     out, err = procs[0].communicate(timeout=20)
