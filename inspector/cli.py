@@ -248,15 +248,14 @@ def load_events(path: str) -> tuple[dict[str, Any], list[Any]]:
 def load_stream(url: str) -> tuple[dict[str, Any], list[Any]]:
     """What a Redis stream holds now, as one capture (every publisher's flows)."""
     target = redis_target(url, need_client=True)
-    from inspector.redis.client import connection_errors, import_redis
+    from inspector.redis.client import describe_error, import_redis, redis_errors
     from inspector.redis.feed import read_stream
 
     import_redis()
     try:
         header, events, missed = read_stream(target)
-    except (*connection_errors(), RuntimeError) as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise click.ClickException(f"{target}: {reason}") from None
+    except (*redis_errors(), RuntimeError) as exc:
+        raise click.ClickException(f"{target}: {describe_error(exc)}") from None
     if not events:
         raise click.ClickException(f"{target}: stream {target.stream!r} holds no events")
     if missed:

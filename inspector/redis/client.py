@@ -27,6 +27,23 @@ def connection_errors() -> tuple[type[BaseException], ...]:
     return (e.ConnectionError, e.TimeoutError, e.BusyLoadingError, OSError)
 
 
+def redis_errors() -> tuple[type[BaseException], ...]:
+    """Everything redis raises for a command (refused, wrong type, auth) and OSError."""
+    import redis.exceptions as e
+
+    return (e.RedisError, OSError)
+
+
+def describe_error(exc: BaseException) -> str:
+    """One line for a Redis failure, with a hint where redis's own words are cryptic."""
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    if "NOAUTH" in text or "HELLO must be called with the client already authenticated" in text:
+        return "the server requires a password (redis://:PASSWORD@host:6379/0)"
+    if text.startswith("WRONGTYPE"):
+        return "that key holds something other than a stream (choose another ?stream=)"
+    return text
+
+
 def open_client(target: RedisTarget, *, timeout: float = 2.0,
                 block_ms: int = 0) -> Any:
     """A client for `target`: connects on first use, each command bounded by `timeout`

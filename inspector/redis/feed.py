@@ -134,7 +134,9 @@ class RedisFeed:
 
 
 def _reason(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}".splitlines()[0][:160]
+    from inspector.redis.client import describe_error
+
+    return describe_error(exc)[:160]
 
 
 def read_stream(target: RedisTarget) -> tuple[dict[str, Any], list[Event], int]:

@@ -144,8 +144,9 @@ class RedisSink:
             await self._close()
 
     def _down(self, exc: BaseException) -> None:
-        error = f"{type(exc).__name__}: {exc}".replace(self.target.client_url,
-                                                        self.target.masked)
+        from inspector.redis.client import describe_error
+
+        error = describe_error(exc).replace(self.target.client_url, self.target.masked)
         if self.connected or error != self.last_error:
             log.warning("asgi-inspector: cannot publish to %s (%s); the app is unaffected, "
                         "retrying", self.target.masked, error)

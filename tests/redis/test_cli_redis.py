@@ -90,3 +90,12 @@ def test_publishing_does_not_load_redis_until_it_starts() -> None:
                             text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+def test_a_key_that_is_not_a_stream_and_a_missing_password(redis_server: RedisServer) -> None:
+    assert redis_server.command("SET", "plain", "1") == "OK"
+    line = one_line_error(run_cli("export", redis_server.url("plain"), "--format", "har"))
+    assert "holds something other than a stream" in line
+    assert redis_server.command("CONFIG", "SET", "requirepass", "pw") == "OK"
+    line = one_line_error(run_cli("export", redis_server.url("plain"), "--format", "har"))
+    assert "requires a password" in line
