@@ -75,8 +75,11 @@ class Publisher:
 
     def hello_info(self) -> dict[str, Any]:
         """What readers learn about this capture: who, where, since when."""
+        from inspector.redis.url import is_redis_url, mask
+
         ring = self.recorder.ring
-        return {"pid": os.getpid(), "name": self.name, "argv": sys.argv[:8],
+        argv = [mask(arg) if is_redis_url(arg) else arg for arg in sys.argv[:8]]
+        return {"pid": os.getpid(), "name": self.name, "argv": argv,
                 "started": self.recorder.started_wall, "capacity": ring.capacity,
                 "max_bytes": ring.max_bytes}
 

@@ -151,15 +151,16 @@ async def test_reader_behind_a_trimmed_stream_learns_what_it_missed(
         await sink._close()
 
 
-def test_redis_down_at_start_the_app_serves_and_the_summary_counts() -> None:
+def test_redis_down_at_start_the_app_serves_and_the_summary_counts(tmp_path: Any) -> None:
     import signal
 
     from tests.conftest import free_port
     from tests.redis.conftest import cli
 
     port, dead = free_port(), free_port()
-    proc = cli("run", "tests.apps:app", "--port", str(port), "--no-tap", "--headless",
-               "--publish", f"redis://:topsecret@127.0.0.1:{dead}/0")
+    save = tmp_path / "down.jsonl"
+    proc = cli("run", "--publish", f"redis://:topsecret@127.0.0.1:{dead}/0", "tests.apps:app",
+               "--port", str(port), "--no-tap", "--headless", "--save", str(save))
     try:
         def up() -> bool:
             try:
@@ -175,7 +176,43 @@ def test_redis_down_at_start_the_app_serves_and_the_summary_counts() -> None:
     assert proc.returncode == 0, err
     assert out.count(" GET /hello 200 ") >= 11               # the headless lines go on
     assert "topsecret" not in err and "topsecret" not in out
+    header = save.read_text().splitlines()[0]       # argv is in it, the password is not
+    assert "--publish" in header and "redis://:***@127.0.0.1:" in header
+    assert "topsecret" not in save.read_text()
     summary = [line for line in err.splitlines() if "events published to" in line]
     assert summary and summary[0].startswith("asgi-inspector: 0 events published to "
                                              "redis://:***@127.0.0.1:"), err
     assert int(summary[0].split(", ")[1].split()[0].replace(",", "")) >= 11 * 3
+
+
+def test_redis_hung_the_app_serves_then_publishing_resumes(serve: Any,
+                                                           redis_server: RedisServer,
+                                                           tmp_path: Any) -> None:
+    import signal
+
+    url = redis_server.url("hung").replace("redis://", "redis://:s3cret@")
+    redis_server.command("CONFIG", "SET", "requirepass", "s3cret")
+    save = tmp_path / "hung.jsonl"
+    mw = InspectorMiddleware(starlette_app(), tap=False, publish=url, save=save)
+    server = serve(mw, lifespan="off")
+    assert redis_server.proc is not None
+    with httpx.Client(base_url=server.url, timeout=5) as client:
+        assert client.get("/hello?n=before").status_code == 200
+        sink = mw.publisher.redis
+        wait_for(lambda: sink is not None and sink.published >= 3, timeout=10)
+        redis_server.proc.send_signal(signal.SIGSTOP)       # accepts, never answers
+        try:
+            for i in range(20):
+                assert client.get(f"/hello?n=hung{i}").status_code == 200
+            wait_for(lambda: sink.unpublished > 0, timeout=15, what="a timeout counted")
+        finally:
+            redis_server.proc.send_signal(signal.SIGCONT)
+
+        def arrived() -> bool:
+            assert client.get("/hello?n=after").status_code == 200
+            return "n=after" in paths_in_stream(url)
+        wait_for(arrived, timeout=20, interval=0.3, what="publishing resumed")
+    # The capture file went on as before, and no header holds the password.
+    mw.close()
+    text = save.read_text()
+    assert "n=hung19" in text and "s3cret" not in text
