@@ -14,7 +14,8 @@ import asyncio
 import logging
 import os
 import socket
-from itertools import count
+from bisect import bisect_right
+from itertools import accumulate, count
 from typing import TYPE_CHECKING, Any
 
 from inspector.redis.entry import Sender, encode_entry
@@ -32,8 +33,8 @@ class RedisSink:
     """Sends `ring`'s records to `target`'s stream; counters for the header and summary."""
 
     def __init__(self, ring: RingBuffer, target: RedisTarget, *, app: str, started: float,
-                 interval: float = 0.05, batch: int = 1024, entry_bytes: int = 64 * 1024,
-                 entries_per_round: int = 32,
+                 interval: float = 0.1, batch: int = 1024, entry_bytes: int = 64 * 1024,
+                 round_records: int = 8192,
                  max_backlog: int = 100_000, timeout: float = 2.0,
                  max_backoff: float = 5.0) -> None:
         self.ring = ring
@@ -43,7 +44,7 @@ class RedisSink:
         self.interval = interval
         self.batch = batch
         self.entry_bytes = entry_bytes
-        self.entries_per_round = entries_per_round
+        self.round_records = round_records
         self.max_backlog = max_backlog
         self.timeout = timeout
         self.max_backoff = max_backoff
@@ -62,29 +63,29 @@ class RedisSink:
     def _entries(self) -> list[tuple[int, dict[str, Any]]]:
         """The next round's entries: (events, fields); skips a backlog beyond the bound.
 
-        An entry holds up to `batch` records and about `entry_bytes` (a larger record goes
-        alone), so a stream of `maxlen` entries holds about maxlen x entry_bytes at most."""
+        One read of the ring per round, cut into entries of up to `batch` records and about
+        `entry_bytes` (a larger record goes alone), so a stream of `maxlen` entries holds
+        about maxlen x entry_bytes at most."""
         ring = self.ring
         self._skip_to(ring.next_seq - self.max_backlog)
+        got = ring.since(self.seq, limit=self.round_records)
+        self.unpublished += got.missed              # evicted before we read them
+        records = got.records
+        self.seq = got.first_seq + len(records)
+        if not records:
+            return []
+        ends = list(accumulate(map(len, records)))
         out: list[tuple[int, dict[str, Any]]] = []
-        while len(out) < self.entries_per_round:
-            got = ring.since(self.seq, limit=self.batch)
-            self.unpublished += got.missed          # evicted before we read them
-            if not got.records:
-                self.seq = got.first_seq
-                break
-            records, size = got.records, 0
-            for n, record in enumerate(records):
-                size += len(record)
-                if size > self.entry_bytes and n:
-                    records = records[:n]
-                    break
-            self.seq = got.first_seq + len(records)
-            out.append((len(records), encode_entry(
-                self.sender, got.first_seq, records, unpublished=self.unpublished,
-                ring_dropped=ring.dropped)))
-            if len(records) == len(got.records) and len(records) < self.batch:
-                break
+        start, dropped, unpublished = 0, ring.dropped, self.unpublished
+        while start < len(records):
+            base = ends[start - 1] if start else 0
+            stop = bisect_right(ends, base + self.entry_bytes, start + 1,
+                                min(len(records), start + self.batch))
+            stop = max(stop, start + 1)
+            out.append((stop - start, encode_entry(
+                self.sender, got.first_seq + start, records[start:stop],
+                unpublished=unpublished, ring_dropped=dropped)))
+            start = stop
         return out
 
     async def send_round(self) -> int:

@@ -145,18 +145,22 @@ def bench_rate(redis: Redis, seconds: float, rate: int = 4000) -> None:
     from inspector.ring import RingBuffer
 
     ring = RingBuffer()
-    sink, _, stop = _sink_thread(ring, redis.url("rate"), "rate")
+    sink, thread, stop = _sink_thread(ring, redis.url("rate"), "rate")
+    clock = time.pthread_getcpuclockid(thread.ident)  # type: ignore[arg-type]
+    cpu0 = time.clock_gettime(clock)
     t0 = time.perf_counter()
     asyncio.run(produce(ring, seconds, rate))
     while sink.seq < ring.next_seq and time.perf_counter() - t0 < seconds + 10:
         time.sleep(0.01)
     elapsed = time.perf_counter() - t0
+    cpu = time.clock_gettime(clock) - cpu0
     stop()
     print(f"## one process, {rate * 5:,} events/s offered for {seconds:g} s")
     print(f"published {sink.published:,} events in {elapsed:.2f} s "
           f"({sink.published / elapsed:,.0f}/s), unpublished {sink.unpublished:,}, "
           f"caught up {max(0.0, elapsed - seconds):.2f} s after the load stopped; "
-          f"{redis.cli('XLEN', 'rate')} entries")
+          f"{redis.cli('XLEN', 'rate')} entries; publisher thread CPU "
+          f"{cpu / max(1, sink.published) * 1e9:.0f} ns/event ({cpu / elapsed:.1%} of a core)")
 
 
 def bench_memory(redis: Redis, flows: int = 10_000) -> None:
