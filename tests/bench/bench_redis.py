@@ -1,7 +1,12 @@
-"""Redis publishing figures: `python -m tests.bench.bench_redis [wrk|rate|memory|dashboard]`.
+"""Redis publishing figures: `python -m tests.bench.bench_redis [cpu|wrk|rate|memory|dashboard]`.
 
 Starts its own redis-server (loopback, free port, no persistence) and stops it.
 
+cpu:       the bench app driven in-process (no sockets) wrapped with capture alone and with
+           capture + publishing, rounds alternating: process CPU per request, publisher
+           thread included, until everything is published. On a CPU-bound server the
+           ratio is the throughput ratio; CPU time is what other jobs on a shared machine
+           disturb least.
 wrk:       uvicorn serving the bench app wrapped (capture alone) against the same with
            $ASGI_INSPECTOR_PUBLISH set (capture + publishing): wrk -t1 -c32, rounds
            alternate, medians; req/s and p99 ratios against capture alone.
@@ -111,6 +116,56 @@ def bench_wrk(redis: Redis, rounds: int, duration: float) -> None:
         print(f"{name:18} {rps:>8.0f} req/s ({rps / base_rps:.3f}x)  p99 {p99:.2f} ms "
               f"({p99 / base_p99:.2f}x)   rounds: {[round(r) for r, _ in samples]}")
     print(f"stream entries: {redis.cli('XLEN', 'wrk')}")
+
+
+def bench_cpu(redis: Redis, rounds: int, n: int = 20_000) -> None:
+    from inspector import InspectorMiddleware
+    from tests.bench.bench_apps import make_app
+
+    scope = {"type": "http", "asgi": {"version": "3.0", "spec_version": "2.3"},
+             "http_version": "1.1", "server": ("127.0.0.1", 8000),
+             "client": ("127.0.0.1", 50000), "scheme": "http", "method": "GET",
+             "root_path": "", "path": "/", "raw_path": b"/", "query_string": b"",
+             "headers": [(b"host", b"127.0.0.1:8000"), (b"user-agent", b"bench")]}
+    request = {"type": "http.request", "body": b"", "more_body": False}
+
+    async def receive() -> dict[str, Any]:
+        return request
+
+    async def send(message: Any) -> None:
+        pass
+
+    apps = {"capture": InspectorMiddleware(make_app(), tap=False),
+            "capture+publish": InspectorMiddleware(make_app(), tap=False,
+                                                   publish=redis.url("cpu"))}
+
+    async def drive(app: Any) -> float:
+        cpu = time.process_time()
+        for _ in range(n):
+            await app(dict(scope), receive, send)
+        sink = app.publisher.redis
+        while sink is not None and sink.seq < app.ring.next_seq:
+            await asyncio.sleep(0.005)
+        return (time.process_time() - cpu) / n
+
+    loop = asyncio.new_event_loop()
+    for app in apps.values():
+        loop.run_until_complete(drive(app))        # warm up, start the publisher
+    per: dict[str, list[float]] = {name: [] for name in apps}
+    for _ in range(rounds):
+        for name, app in apps.items():
+            per[name].append(loop.run_until_complete(drive(app)))
+    loop.close()
+    base = statistics.median(per["capture"])
+    print(f"## in-process, {n:,} GETs x {rounds} rounds alternating; process CPU medians")
+    for name, samples in per.items():
+        m = statistics.median(samples)
+        print(f"{name:18} {m * 1e6:6.1f} µs CPU/request ({base / m:.3f}x the throughput "
+              f"of capture alone)")
+    sink = apps["capture+publish"].publisher.redis
+    print(f"published {sink.published:,}, unpublished {sink.unpublished:,}")
+    for app in apps.values():
+        app.close()
 
 
 def _sink_thread(ring: Any, url: str, name: str) -> tuple[Any, threading.Thread, Any]:
@@ -228,7 +283,7 @@ async def bench_dashboard(redis: Redis, seconds: float, publishers: int = 4,
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("parts", nargs="*", default=["wrk", "rate", "memory", "dashboard"])
+    parser.add_argument("parts", nargs="*", default=["cpu", "wrk", "rate", "memory", "dashboard"])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--duration", type=float, default=3.0)
     parser.add_argument("--seconds", type=float, default=10.0)
@@ -236,7 +291,9 @@ def main() -> None:
     redis = Redis()
     try:
         for part in args.parts:
-            if part == "wrk":
+            if part == "cpu":
+                bench_cpu(redis, args.rounds)
+            elif part == "wrk":
                 bench_wrk(redis, args.rounds, args.duration)
             elif part == "rate":
                 bench_rate(redis, args.seconds)
