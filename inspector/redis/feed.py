@@ -84,13 +84,16 @@ class RedisFeed:
         key = self.target.stream
         try:
             end = None if self.live else await self._last_id(client)
+            if end == "":
+                yield SourceStatus("", error=f"redis {self.target.masked}: stream "
+                                   f"{key!r} holds no entries")
             backoff, down, ever = 0.25, False, False
             while end != "":
                 try:
                     if end is None:
                         got = await client.xread({key: state.cursor}, count=self.count,
                                                  block=self.block_ms)
-                        entries = got[0][1] if got else []
+                        entries = _entries_of(got)
                     else:
                         entries = await client.xrange(key, f"({state.cursor}", end,
                                                       count=self.count)
@@ -133,6 +136,15 @@ class RedisFeed:
         return entry_id.decode() if isinstance(entry_id, bytes) else entry_id
 
 
+def _entries_of(got: Any) -> list[Any]:
+    """XREAD's answer for one stream: a list of [key, entries] (RESP2) or a map (RESP3)."""
+    if not got:
+        return []
+    if isinstance(got, dict):
+        return list(next(iter(got.values())))
+    return list(got[0][1])
+
+
 def _reason(exc: BaseException) -> str:
     from inspector.redis.client import describe_error
 
@@ -144,22 +156,19 @@ def read_stream(target: RedisTarget) -> tuple[dict[str, Any], list[Event], int]:
 
     Every publisher's connections get numbers of their own (two processes both have a
     connection 1), times are on one axis from the earliest publisher's start, and seqs
-    follow that time order. Raises what the connection raised.
+    follow that time order. Entries that are not ours are skipped. Raises what the
+    connection raised.
     """
     feed = RedisFeed(target, live=False, count=512)
     infos: dict[str, SourceInfo] = {}
     batches: list[Batch] = []
-    missed = 0
 
     async def collect() -> None:
-        nonlocal missed
         async for item in feed.stream():
             if isinstance(item, SourceInfo):
                 infos[item.source] = item
             elif isinstance(item, Batch):
                 batches.append(item)
-            elif isinstance(item, SourceStatus) and item.error and not item.source:
-                raise RuntimeError(item.error)
 
     asyncio.run(collect())
     missed = sum(t.missed for t in feed.state.sources.values())
