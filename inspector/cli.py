@@ -15,6 +15,8 @@ from typing import Any
 import click
 
 from inspector import __version__
+from inspector.cli_redis import (CaptureSource, load_stream, publish_summary, redis_feed,
+                                 redis_target)
 
 MiB = 1024 * 1024
 
@@ -108,35 +110,7 @@ def _serve(app: Any, host: str, port: int, save: str | None, capacity: int, max_
     errors = server.middleware.recorder.errors
     if errors:
         click.echo(f"asgi-inspector: {errors} capture errors (the app was unaffected)", err=True)
-    sink = server.middleware.publisher.redis
-    if sink is not None:
-        click.echo(f"asgi-inspector: {sink.published:,} events published to {sink.target}, "
-                   f"{sink.unpublished:,} not (Redis unreachable or slow)", err=True)
-
-
-def redis_target(url: str, need_client: bool = False) -> Any:
-    """A Redis URL -> RedisTarget, or one line saying what is wrong (or what to install)."""
-    from inspector.redis.url import RedisMissing, RedisURLError, parse_redis_url, require_redis
-
-    try:
-        target = parse_redis_url(url)
-        if need_client:
-            require_redis()
-        return target
-    except (RedisURLError, RedisMissing) as exc:
-        raise click.ClickException(str(exc)) from None
-
-
-class CaptureSource(click.Path):
-    """A capture file (or HAR) that exists, or a Redis stream URL (redis://...)."""
-
-    def convert(self, value: Any, param: Any, ctx: Any) -> Any:
-        from inspector.redis.url import is_redis_url
-
-        if is_redis_url(value):
-            redis_target(value)
-            return value
-        return super().convert(value, param, ctx)
+    publish_summary(server.middleware)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -243,25 +217,6 @@ def load_events(path: str) -> tuple[dict[str, Any], list[Any]]:
         raise click.ClickException(str(exc)) from None
     except OSError as exc:
         raise click.ClickException(f"{path}: {exc.strerror}") from None
-
-
-def load_stream(url: str) -> tuple[dict[str, Any], list[Any]]:
-    """What a Redis stream holds now, as one capture (every publisher's flows)."""
-    target = redis_target(url, need_client=True)
-    from inspector.redis.client import describe_error, import_redis, redis_errors
-    from inspector.redis.feed import read_stream
-
-    import_redis()
-    try:
-        header, events, missed = read_stream(target)
-    except (*redis_errors(), RuntimeError) as exc:
-        raise click.ClickException(f"{target}: {describe_error(exc)}") from None
-    if not events:
-        raise click.ClickException(f"{target}: stream {target.stream!r} holds no events")
-    if missed:
-        click.echo(f"asgi-inspector: {missed:,} events were trimmed from the stream "
-                   "while it was read", err=True)
-    return header, events
 
 
 def compile_filter_option(text: str | None) -> Callable[[Any], bool] | None:
@@ -391,11 +346,8 @@ def tui(source: str | None, sockets: tuple[str, ...], replay_to: str | None) -> 
     from inspector.feeds import TapFeed
 
     if source is not None:
-        target = redis_target(source, need_client=True)
-        from inspector.redis.feed import RedisFeed
-
-        run_dashboard(RedisFeed(target), title=f"attached to redis {target}",
-                      replay_to=replay_to)
+        feed = redis_feed(source, live=True)
+        run_dashboard(feed, title=f"attached to {feed.description}", replay_to=replay_to)
         return
 
     run_dashboard(TapFeed(list(sockets) or None), title="attached to live taps",
@@ -413,11 +365,8 @@ def open_capture(path: str, replay_to: str | None) -> None:
     from inspector.redis.url import is_redis_url
 
     if is_redis_url(path):
-        target = redis_target(path, need_client=True)
-        from inspector.redis.feed import RedisFeed
-
-        run_dashboard(RedisFeed(target, live=False), title=f"redis {target}",
-                      replay_to=replay_to)
+        feed = redis_feed(path, live=False)
+        run_dashboard(feed, title=feed.description, replay_to=replay_to)
         return
     if is_har(path):
         import tempfile
