@@ -36,7 +36,7 @@ class StreamState:
         except EntryError as exc:
             self.foreign += 1
             if self.foreign == 1:
-                return [SourceStatus("", error=f"redis {self.target.masked}: entry "
+                return [SourceStatus("", error=f"{self.target.masked}: entry "
                                      f"{self.cursor} skipped ({exc})")]
             return []
         name = entry.sender.source_name()
@@ -72,7 +72,7 @@ class RedisFeed:
         self.block_ms = block_ms
         self.timeout = timeout
         self.max_backoff = max_backoff
-        self.description = f"redis {target.masked}"
+        self.description = target.masked
         self.state = StreamState(target)
 
     async def stream(self) -> AsyncIterator[FeedItem]:
@@ -85,7 +85,7 @@ class RedisFeed:
         try:
             end = None if self.live else await self._last_id(client)
             if end == "":
-                yield SourceStatus("", error=f"redis {self.target.masked}: stream "
+                yield SourceStatus("", error=f"{self.target.masked}: stream "
                                    f"{key!r} holds no entries")
             backoff, down, ever = 0.25, False, False
             while end != "":
@@ -103,7 +103,7 @@ class RedisFeed:
                     if not down:
                         down = True
                         what = "connection lost" if ever else "cannot connect"
-                        yield SourceStatus("", error=f"redis {self.target.masked}: "
+                        yield SourceStatus("", error=f"{self.target.masked}: "
                                            f"{what} ({_reason(exc)}); reconnecting")
                     await asyncio.sleep(backoff)
                     backoff = min(backoff * 2, self.max_backoff)
@@ -111,7 +111,7 @@ class RedisFeed:
                 ever = True
                 if down:
                     down, backoff = False, 0.25
-                    yield SourceStatus("", error=f"redis {self.target.masked}: reconnected")
+                    yield SourceStatus("", error=f"{self.target.masked}: reconnected")
                 for entry_id, fields in entries:
                     for item in state.items(entry_id, fields):
                         yield item
