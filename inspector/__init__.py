@@ -39,5 +39,6 @@ def __getattr__(name: str) -> Any:
     return getattr(import_module(module), name)
 
 
-__all__ = sorted(_EXPORTS)
+__all__ = ["Capture", "CaptureError", "Event", "Flow", "FlowFolder", "InspectorMiddleware",
+           "RingBuffer", "WsMessage", "fold_events", "read_capture"]
 __version__ = "0.1.0"

@@ -39,8 +39,8 @@ def test_wrapping_an_app_stays_light() -> None:
 
 # The order data takes through the core, lowest first: a module may import its own layer
 # and the layers below it, never one above. capture/ is the composition root of the
-# in-process side: the middleware starts the publisher, which feeds the tap and the
-# capture file, so it sits above them although its events come first.
+# in-process side: the middleware starts the publisher, which feeds the tap, the capture
+# file and Redis, so it sits above them although its events come first.
 LAYERS: list[set[str]] = [
     {"types", "text"},
     {"events"},
@@ -108,3 +108,11 @@ def test_the_layer_check_sees_an_upward_import(tmp_path: Path) -> None:
     imports = _imports(source, "inspector.flows")
     assert "inspector.cli.main" in imports and "inspector.tap.server" in imports
     assert LAYER_OF[_part("inspector.cli.main")] > LAYER_OF["flows"]
+
+
+def test_the_public_api_names_what_it_exports() -> None:
+    from inspector import _EXPORTS, __all__
+
+    assert sorted(__all__) == sorted(_EXPORTS)
+    for name in __all__:
+        assert getattr(inspector, name).__name__ == name

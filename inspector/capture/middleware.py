@@ -40,7 +40,9 @@ class InspectorMiddleware(_Base):
     capacity / max_bytes bound the ring buffer (events, bytes); body_limit cuts larger
     payloads in the record (the app still sees them whole); exclude_paths are passed
     through uncaptured; save streams events to a JSON Lines capture file; tap publishes
-    them on a private local socket for `asgi-inspector tui`.
+    them on a private local socket for `asgi-inspector tui`; publish sends them to a Redis
+    stream (`redis://host:6379/0?stream=NAME`; default: $ASGI_INSPECTOR_PUBLISH) from the
+    publisher thread, for a dashboard on another machine (docs/multi-host.md).
     """
 
     def __init__(
@@ -54,12 +56,14 @@ class InspectorMiddleware(_Base):
         save: str | os.PathLike[str] | None = None,
         tap: bool = True,
         name: str | None = None,
+        publish: str | None = None,
     ) -> None:
         self.app = app
         self.recorder = Recorder(RingBuffer(capacity, max_bytes), body_limit=body_limit)
         self.exclude_paths = frozenset(exclude_paths)
         self.publisher = Publisher(self.recorder, save=save, tap=tap,
-                                   name=name or _describe(app))
+                                   name=name or _describe(app),
+                                   publish=_publish_target(publish))
         self._pid_cell = _pid
         self._publisher_pid: int | None = None
         # Servers tell ASGI 3 from ASGI 2 by `iscoroutinefunction(app.__call__)`, and the
@@ -134,6 +138,19 @@ class InspectorMiddleware(_Base):
     def close(self) -> None:
         """Flush the capture file and stop publishing (also done at interpreter exit)."""
         self.publisher.close()
+
+
+def _publish_target(url: str | None) -> Any:
+    """The Redis stream to publish to (`publish=`, else $ASGI_INSPECTOR_PUBLISH), or None.
+    A bad URL or a missing `redis` package raises here, at wrapping time, in one line."""
+    url = url or os.environ.get("ASGI_INSPECTOR_PUBLISH") or None
+    if url is None:
+        return None
+    from inspector.tap.redis.url import parse_redis_url, require_redis
+
+    target = parse_redis_url(url)
+    require_redis()
+    return target
 
 
 def _describe(app: Any) -> str:

@@ -1,4 +1,4 @@
-"""Moves captured events out of the process: to a capture file and to tap readers.
+"""Moves captured events out of the process: to a capture file, to tap readers, to Redis.
 
 All of it runs in one daemon thread with its own asyncio loop, reading the ring buffer
 from behind. The app's event loop never waits on a file or a socket; the only cost it
@@ -21,6 +21,8 @@ from inspector.events.model import decode_records
 if TYPE_CHECKING:
     from inspector.io.capture_file import CaptureWriter
     from inspector.capture.recorder import Recorder
+    from inspector.tap.redis.publish import RedisSink
+    from inspector.tap.redis.url import RedisTarget
 
 log = logging.getLogger("asgi_inspector")
 
@@ -28,11 +30,14 @@ _instances = iter(range(1, 1 << 30))
 
 
 class Publisher:
-    """Streams a recorder's ring buffer to a capture file and/or a tap socket."""
+    """Streams a recorder's ring buffer to a capture file, a tap socket, a Redis stream."""
 
     def __init__(self, recorder: Recorder, *, save: str | os.PathLike[str] | None = None,
-                 tap: bool = True, name: str = "", flush_interval: float = 0.1) -> None:
+                 tap: bool = True, name: str = "", flush_interval: float = 0.1,
+                 publish: RedisTarget | None = None) -> None:
         self.recorder = recorder
+        self.publish = publish
+        self.redis: RedisSink | None = None     # while publishing: its counters
         self.save_path = Path(save) if save is not None else None
         self.tap = tap
         self.name = name
@@ -52,7 +57,7 @@ class Publisher:
 
     def start(self) -> None:
         """Open the capture file and start the thread (idempotent per process)."""
-        if self.running or (self.save_path is None and not self.tap):
+        if self.running or (self.save_path is None and not self.tap and self.publish is None):
             return
         if self.save_path is not None:
             from inspector.io.capture_file import CaptureWriter
@@ -70,8 +75,11 @@ class Publisher:
 
     def hello_info(self) -> dict[str, Any]:
         """What readers learn about this capture: who, where, since when."""
+        from inspector.tap.redis.url import is_redis_url, mask
+
         ring = self.recorder.ring
-        return {"pid": os.getpid(), "name": self.name, "argv": sys.argv[:8],
+        argv = [mask(arg) if is_redis_url(arg) else arg for arg in sys.argv[:8]]
+        return {"pid": os.getpid(), "name": self.name, "argv": argv,
                 "started": self.recorder.started_wall, "capacity": ring.capacity,
                 "max_bytes": ring.max_bytes}
 
@@ -100,6 +108,12 @@ class Publisher:
                 self.tap_path = None
         if self._writer is not None:
             tasks.append(asyncio.create_task(self._write_loop()))
+        if self.publish is not None:
+            from inspector.tap.redis.publish import RedisSink
+
+            self.redis = RedisSink(self.recorder.ring, self.publish, app=self.name,
+                                   started=self.recorder.started_wall)
+            tasks.append(asyncio.create_task(self.redis.run()))
         self._ready.set()
         await self._stop.wait()
         for task in tasks:

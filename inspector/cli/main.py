@@ -15,6 +15,8 @@ from typing import Any
 import click
 
 from inspector import __version__
+from inspector.cli.redis_sources import (CaptureSource, load_stream, publish_summary, redis_feed,
+                                 redis_target)
 
 MiB = 1024 * 1024
 
@@ -52,6 +54,9 @@ def capture_options(func: Callable[..., Any]) -> Callable[..., Any]:
                           "(the default without a terminal)."),
         click.option("--no-tap", is_flag=True,
                      help="Do not publish live events for `asgi-inspector tui`."),
+        click.option("--publish", metavar="URL", default=None,
+                     help="Also send events to a Redis stream: redis://host:6379/0"
+                          "?stream=NAME (default: $ASGI_INSPECTOR_PUBLISH)."),
     ]
     for option in reversed(options):
         func = option(func)
@@ -81,11 +86,14 @@ def run_dashboard(feed: Any, **options: Any) -> None:
 def _serve(app: Any, host: str, port: int, save: str | None, capacity: int, max_bytes: str,
            body_limit: str, headless: bool, no_tap: bool, name: str, banner: str,
            companions: tuple[Callable[[], Any], ...] = (), log_level: str = "warning",
-           **uvicorn_options: Any) -> None:
+           publish: str | None = None, **uvicorn_options: Any) -> None:
     from inspector.cli.serve import CaptureOptions, CaptureServer, StartupError
 
+    publish = publish or os.environ.get("ASGI_INSPECTOR_PUBLISH") or None
+    if publish:
+        redis_target(publish, need_client=True)      # a bad URL: one line, before binding
     options = CaptureOptions(save=save, capacity=capacity, max_bytes=_size(max_bytes),
-                             body_limit=_size(body_limit), tap=not no_tap)
+                             body_limit=_size(body_limit), tap=not no_tap, publish=publish)
     dashboard = not headless and sys.stdin.isatty() and sys.stdout.isatty()
     try:
         server = CaptureServer(app, host, port, options, name=name, companions=companions,
@@ -112,6 +120,7 @@ def _serve(app: Any, host: str, port: int, save: str | None, capacity: int, max_
     errors = server.middleware.recorder.errors
     if errors:
         click.echo(f"asgi-inspector: {errors} capture errors (the app was unaffected)", err=True)
+    publish_summary(server.middleware)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -193,8 +202,13 @@ def demo(host: str, port: int, no_traffic: bool, **capture: Any) -> None:
 
 
 def load_events(path: str) -> tuple[dict[str, Any], list[Any]]:
-    """A capture file or a HAR file -> (header, events); one clear line if neither."""
+    """A capture file, a HAR file or a Redis stream URL -> (header, events); one clear
+    line if none of them."""
     from inspector.io.capture_file import CaptureError, read_capture
+    from inspector.tap.redis.url import is_redis_url
+
+    if is_redis_url(path):
+        return load_stream(path)
 
     try:
         from inspector.io.har import HarError
@@ -228,7 +242,7 @@ def compile_filter_option(text: str | None) -> Callable[[Any], bool] | None:
 
 
 @cli.command()
-@click.argument("capture", type=click.Path(exists=True, dir_okay=False))
+@click.argument("capture", type=CaptureSource(exists=True, dir_okay=False))
 @click.option("--to", "to_url", metavar="URL", help="Replay over the network to this server.")
 @click.option("--app", "app_path", metavar="MODULE:APP", help="Replay in-process into this app.")
 @click.option("--app-dir", default=".", show_default=True)
@@ -303,7 +317,7 @@ def replay(capture: str, to_url: str | None, app_path: str | None, app_dir: str,
 
 
 @cli.command()
-@click.argument("capture", type=click.Path(exists=True, dir_okay=False))
+@click.argument("capture", type=CaptureSource(exists=True, dir_okay=False))
 @click.option("--format", "fmt", type=click.Choice(["har", "curl", "jsonl"]), required=True)
 @click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True),
               help="Write here instead of stdout.")
@@ -332,26 +346,38 @@ def export(capture: str, fmt: str, output: str | None, filter_text: str | None,
 
 
 @cli.command()
+@click.argument("source", required=False, metavar="[REDIS_URL]")
 @click.option("--connect", "sockets", multiple=True, type=click.Path(exists=True),
               help="Attach to this tap socket only (repeatable); default: every one found.")
 @click.option("--replay-to", metavar="URL", help="Where `r` and `e` send replays.")
-def tui(sockets: tuple[str, ...], replay_to: str | None) -> None:
-    """Attach the dashboard to every running InspectorMiddleware of yours (all workers)."""
+def tui(source: str | None, sockets: tuple[str, ...], replay_to: str | None) -> None:
+    """Attach the dashboard to every running InspectorMiddleware of yours (all workers),
+    or to a Redis stream that processes on any host publish to (--publish)."""
     from inspector.tap.feeds import TapFeed
+
+    if source is not None:
+        feed = redis_feed(source, live=True)
+        run_dashboard(feed, title=f"attached to {feed.description}", replay_to=replay_to)
+        return
 
     run_dashboard(TapFeed(list(sockets) or None), title="attached to live taps",
                   replay_to=replay_to)
 
 
 @cli.command(name="open")
-@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.argument("path", type=CaptureSource(exists=True, dir_okay=False))
 @click.option("--replay-to", metavar="URL", help="Where `r` and `e` send replays.")
 def open_capture(path: str, replay_to: str | None) -> None:
-    """Open a saved capture (or a HAR file) in the dashboard, read-only."""
+    """Open a saved capture (or a HAR file, or a Redis stream) in the dashboard, read-only."""
     from inspector.tap.feeds import FileFeed
 
     from inspector.io.har_import import is_har
+    from inspector.tap.redis.url import is_redis_url
 
+    if is_redis_url(path):
+        feed = redis_feed(path, live=False)
+        run_dashboard(feed, title=feed.description, replay_to=replay_to)
+        return
     if is_har(path):
         import tempfile
 

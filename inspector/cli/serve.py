@@ -58,6 +58,7 @@ class CaptureOptions:
     max_bytes: int = 64 * 1024 * 1024
     body_limit: int = 64 * 1024
     tap: bool = True
+    publish: str | None = None      # a Redis URL (else $ASGI_INSPECTOR_PUBLISH)
 
 
 def parse_listen(value: str, default_port: int) -> tuple[str, int]:
@@ -191,7 +192,8 @@ class CaptureServer:
         self.host, self.port = host, self.sock.getsockname()[1]
         self.middleware = InspectorMiddleware(
             app, capacity=options.capacity, max_bytes=options.max_bytes,
-            body_limit=options.body_limit, save=options.save, tap=options.tap, name=name)
+            body_limit=options.body_limit, save=options.save, tap=options.tap, name=name,
+            publish=options.publish)
         # log_level "critical" keeps uvicorn's tracebacks off a terminal the dashboard owns
         # (the flows carry the exceptions anyway).
         # No uvicorn access log: a line per flow (headless) or the dashboard says more, and

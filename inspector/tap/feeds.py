@@ -65,7 +65,8 @@ class SourceStatus:
     file). dropped: events the source's ring evicted (None when unknown). ring_*: the
     source's buffer use right now (None for a file). gone: the source will send nothing
     more (socket closed, file read to the end: then `loaded` too). error: why it stopped,
-    when something went wrong.
+    when something went wrong. unpublished: events the source could not send to its Redis
+    stream (Redis down or slow; see inspector/tap/redis/publish.py).
     """
 
     source: str
@@ -80,6 +81,7 @@ class SourceStatus:
     loaded: bool = False
     reason: str = ""
     error: str = ""
+    unpublished: int = 0
 
 
 FeedItem = SourceInfo | Batch | SourceStatus
@@ -120,6 +122,7 @@ class LocalFeed:
                  started_wall: float | None = None, *, name: str = "",
                  interval: float = 0.05, batch: int = 1024) -> None:
         ring = getattr(source, "ring", None)
+        self._publisher = getattr(source, "publisher", None)
         if ring is not None:          # a middleware
             self.ring: RingBuffer = ring
             started = source.recorder.started_wall  # type: ignore[union-attr]
@@ -153,7 +156,7 @@ class LocalFeed:
             status = SourceStatus(source, missed=missed, dropped=ring.dropped,
                                   ring_events=len(ring), ring_capacity=ring.capacity,
                                   ring_bytes=ring.size_bytes, ring_max_bytes=ring.max_bytes,
-                                  events=received)
+                                  events=received, unpublished=self._unpublished())
             if status != last:
                 last = status
                 yield status
@@ -161,6 +164,11 @@ class LocalFeed:
                 await asyncio.sleep(self.interval)
             else:
                 await asyncio.sleep(0)      # behind: read on, but let a stop through
+
+
+    def _unpublished(self) -> int:
+        sink = getattr(self._publisher, "redis", None)
+        return sink.unpublished if sink is not None else 0
 
 
 # -- a saved capture ---------------------------------------------------------------------

@@ -69,6 +69,10 @@ def stats_text(model: Model) -> Text:
     if buffer.missed:
         text.append("  missed ")
         text.append(f"{buffer.missed:,}", style="bold yellow")
+    unpublished = sum(s.status.unpublished for s in model.sources.values() if s.status)
+    if unpublished:         # events a publisher could not send to Redis
+        text.append("  unpublished ")
+        text.append(f"{unpublished:,}", style="bold yellow")
     if model.errors:
         text.append("  ")
         text.append(visible(model.errors[-1])[:120], style="red")

@@ -1,0 +1,163 @@
+"""Publishing a process's records to a Redis stream, from the publisher thread.
+
+`RedisSink.run` is a task on the publisher thread's loop (never the app's): it reads the
+ring buffer from behind, as the capture-file writer does, and appends batches of records
+as stream entries (`XADD key MAXLEN ~ N`, several in one pipeline). The ring is the
+bounded queue: when Redis is down or too slow to keep up, what the sink cannot send is
+skipped and counted in `unpublished` (fire-and-forget: the app never waits), and the
+sink tries again after a back-off that doubles up to `max_backoff` seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+from bisect import bisect_right
+from itertools import accumulate, count
+from typing import TYPE_CHECKING, Any
+
+from inspector.tap.redis.entry import Sender, encode_entry
+from inspector.tap.redis.url import RedisTarget
+
+if TYPE_CHECKING:
+    from inspector.events.ring import RingBuffer
+
+log = logging.getLogger("asgi_inspector")
+
+_instances = count(1)
+
+
+class RedisSink:
+    """Sends `ring`'s records to `target`'s stream; counters for the header and summary."""
+
+    def __init__(self, ring: RingBuffer, target: RedisTarget, *, app: str, started: float,
+                 interval: float = 0.1, batch: int = 1024, entry_bytes: int = 64 * 1024,
+                 round_records: int = 8192,
+                 max_backlog: int = 100_000, timeout: float = 2.0,
+                 max_backoff: float = 5.0) -> None:
+        self.ring = ring
+        self.target = target
+        self.sender = Sender(socket.gethostname(), os.getpid(), next(_instances), app,
+                             started, ring.capacity, ring.max_bytes)
+        self.interval = interval
+        self.batch = batch
+        self.entry_bytes = entry_bytes
+        self.round_records = round_records
+        self.max_backlog = max_backlog
+        self.timeout = timeout
+        self.max_backoff = max_backoff
+        self.seq = ring.first_seq
+        self.published = 0        # events in entries Redis accepted
+        self.unpublished = 0      # events skipped: Redis down, slow, or the ring wrapped
+        self.connected = False
+        self.last_error = ""
+        self._client: Any = None
+
+    def _skip_to(self, seq: int) -> None:
+        if seq > self.seq:
+            self.unpublished += seq - self.seq
+            self.seq = seq
+
+    def _entries(self) -> list[tuple[int, dict[str, Any]]]:
+        """The next round's entries: (events, fields); skips a backlog beyond the bound.
+
+        One read of the ring per round, cut into entries of up to `batch` records and about
+        `entry_bytes` (a larger record goes alone), so a stream of `maxlen` entries holds
+        about maxlen x entry_bytes at most."""
+        ring = self.ring
+        self._skip_to(ring.next_seq - self.max_backlog)
+        got = ring.since(self.seq, limit=self.round_records)
+        self.unpublished += got.missed              # evicted before we read them
+        records = got.records
+        self.seq = got.first_seq + len(records)
+        if not records:
+            return []
+        ends = list(accumulate(map(len, records)))
+        out: list[tuple[int, dict[str, Any]]] = []
+        start, dropped, unpublished = 0, ring.dropped, self.unpublished
+        while start < len(records):
+            base = ends[start - 1] if start else 0
+            stop = bisect_right(ends, base + self.entry_bytes, start + 1,
+                                min(len(records), start + self.batch))
+            stop = max(stop, start + 1)
+            out.append((stop - start, encode_entry(
+                self.sender, got.first_seq + start, records[start:stop],
+                unpublished=unpublished, ring_dropped=dropped)))
+            start = stop
+        return out
+
+    async def send_round(self) -> int:
+        """Send what the ring holds now; the events sent. Raises what Redis raised (the
+        round's events are then counted as unpublished)."""
+        entries = self._entries()
+        if not entries:
+            return 0
+        try:
+            async with self._client.pipeline(transaction=False) as pipe:
+                for _, fields in entries:
+                    pipe.xadd(self.target.stream, fields, maxlen=self.target.maxlen,
+                              approximate=True)
+                await asyncio.wait_for(pipe.execute(), self.timeout * 2)
+        except BaseException:
+            self.unpublished += sum(n for n, _ in entries)
+            raise
+        sent = sum(n for n, _ in entries)
+        self.published += sent
+        return sent
+
+    async def run(self) -> None:
+        """Publish until cancelled; never raises (a failure waits for the back-off)."""
+        from inspector.tap.redis.client import connection_errors, open_client
+
+        self._client = open_client(self.target, timeout=self.timeout)
+        errors = connection_errors()
+        backoff = 0.25
+        try:
+            while True:
+                try:
+                    sent = await self.send_round()
+                except (asyncio.TimeoutError, *errors) as exc:
+                    self._down(exc)
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, self.max_backoff)
+                    self._skip_to(self.ring.next_seq)   # what came while down: dropped
+                    continue
+                except Exception as exc:     # a command refused (wrong type, OOM, ...)
+                    self._down(exc)
+                    await asyncio.sleep(self.max_backoff)
+                    continue
+                if sent and not self.connected:
+                    self.connected = True
+                    log.info("asgi-inspector: publishing to %s", self.target.masked)
+                backoff = 0.25
+                if self.seq >= self.ring.next_seq:
+                    await asyncio.sleep(self.interval)     # caught up: wait for more
+                else:
+                    await asyncio.sleep(0)
+        finally:
+            # Stopping (the app exits): one last round for what is left, bounded.
+            try:
+                await asyncio.wait_for(self.send_round(), 1.0)
+            except BaseException:
+                pass
+            await self._close()
+
+    def _down(self, exc: BaseException) -> None:
+        from inspector.tap.redis.client import describe_error
+
+        error = describe_error(exc).replace(self.target.client_url, self.target.masked)
+        if self.connected or error != self.last_error:
+            log.warning("asgi-inspector: cannot publish to %s (%s); the app is unaffected, "
+                        "retrying", self.target.masked, error)
+        self.connected = False
+        self.last_error = error
+
+    async def _close(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            try:
+                await asyncio.wait_for(client.aclose(), 1)
+            except BaseException:
+                pass
