@@ -25,7 +25,7 @@ from inspector.findings.finding import Collector, Finding
 from inspector.findings.http import HttpChecker, exit_index
 from inspector.findings.lifespan import LifespanChecker
 from inspector.findings.rules import BY_ID, ERROR, INFO, RANK, RULES, WARNING, Rule
-from inspector.findings.shapes import check_message, check_scope
+from inspector.findings.shapes import UNKNOWN, check_message, check_scope
 from inspector.findings.timeline import NONE, Metrics, check as check_timeline, metrics
 from inspector.findings.websocket import WebSocketChecker
 from inspector.flow_model import Flow
@@ -58,7 +58,7 @@ def _find(events: list[Event]) -> tuple[list[Finding], Metrics]:
     c = Collector(events)
     check_scope(c, scope)
     checker = checker_class(c, scope)
-    extensions = scope.get("extensions")
+    extensions = scope.get("extensions", UNKNOWN)
     end = None
     for i in range(1, len(events)):
         event = events[i]

@@ -42,12 +42,13 @@ class Collector:
     which is what a server's `send()` raising looks like from the record.
     """
 
-    __slots__ = ("events", "found", "_seen")
+    __slots__ = ("events", "found", "_seen", "refused")
 
     def __init__(self, events: list[Event]) -> None:
         self.events = events
         self.found: list[Finding] = []
         self._seen: set[tuple[str, int | None]] = set()
+        self.refused = False      # a finding already names the message the server refused
 
     def add(self, rule_id: str, message: str, i: int | None) -> None:
         """Emit `rule_id` about the event at index `i` (None: about the flow as a whole).
@@ -65,6 +66,7 @@ class Collector:
             note = self.refusal(i)
             if note:
                 message += note
+                self.refused = True
         self.found.append(Finding(rule_id, rule.severity, message, seq, rule.hint, rule.link,
                                   rule.family))
 

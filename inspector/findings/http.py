@@ -172,6 +172,8 @@ class HttpChecker:
             if isinstance(c.events[exit_index].message, dict) else None
         where = ("before http.response.start" if self.start is None
                  else "before the final http.response.body")
+        if exc and c.refused:
+            return      # the raise is the server refusing a message a finding names
         if exc:
             kind = exc.get("type", "Exception") if isinstance(exc, dict) else "Exception"
             c.add("HM008", f"the app raised {kind} {where}", exit_index)

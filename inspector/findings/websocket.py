@@ -81,6 +81,8 @@ class WebSocketChecker:
             return
         message = c.events[exit_index].message
         exc = message.get("exception") if isinstance(message, dict) else None
+        if exc and c.refused:
+            return      # the raise is the server refusing a message a finding names
         if exc:
             kind = exc.get("type", "Exception") if isinstance(exc, dict) else "Exception"
             c.add("WM006", f"the app raised {kind} before answering the handshake", exit_index)
