@@ -123,7 +123,7 @@ def quiet_collector() -> None:
     gc.set_threshold(10_000, 10, 10)
 
 
-FINDINGS_CAP = 10_000   # events kept per open flow for its findings count
+FINDINGS_CAP = 1_000    # events kept per open flow for its findings count
 
 
 class HeadlessPrinter:
