@@ -60,8 +60,8 @@ RULES: tuple[Rule, ...] = (
     _R("G002", "general", ERROR, "A message type this scope type does not define",
        "Check the spelling: http.response.start, websocket.send, lifespan.startup.complete...",
        MAIN + "#events"),
-    _R("G003", "general", WARNING, "The scope's 'asgi' key is missing or has no string 'version'",
-       "Servers set scope['asgi'] = {'version': '3.0', 'spec_version': ...}.",
+    _R("G003", "general", INFO, "The scope's 'asgi' key is missing or has no string 'version'",
+       "A server's detail, not the app's: Starlette's TestClient leaves it out.",
        MAIN + "#connection-scope"),
     # -- http scope -----------------------------------------------------------------------
     _R("HS001", "http-scope", ERROR, "HTTP scope 'method' is missing or not a string",

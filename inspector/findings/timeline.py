@@ -99,8 +99,9 @@ def metrics(events: list[Event]) -> Metrics:
                 done = event.time
             if done is not None and not answered:
                 answered = True
-                unread = kind == "http" and (
-                    last_more is True or (last_more is None and _declares_body(scope)))
+                # Only a body the request declares: some clients (httpx's ASGITransport)
+                # deliver an empty chunk with more_body=True before the final one.
+                unread = kind == "http" and last_more is not False and _declares_body(scope)
         elif k == RECEIVE:
             if t == "http.request":
                 last_more = msg.get("more_body", False) is True
