@@ -20,21 +20,24 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import NamedTuple
 
-from inspector.events import EXIT, SCOPE, Event
+from inspector.events import EXIT, RECEIVE, SCOPE, SEND, Event
+from inspector.findings import http, lifespan, websocket
 from inspector.findings.finding import Collector, Finding
-from inspector.findings.http import HttpChecker, exit_index
-from inspector.findings.lifespan import LifespanChecker
 from inspector.findings.rules import BY_ID, ERROR, INFO, RANK, RULES, WARNING, Rule
-from inspector.findings.shapes import UNKNOWN, check_message, check_scope
-from inspector.findings.timeline import NONE, Metrics, check as check_timeline, metrics
-from inspector.findings.websocket import WebSocketChecker
+from inspector.findings.shapes import UNKNOWN, check_scope, unknown
+from inspector.findings.timeline import NONE, Metrics, Timeline, check as check_timeline
 from inspector.flow_model import Flow
 
 __all__ = ["BY_ID", "ERROR", "INFO", "RANK", "RULES", "WARNING", "Analysis", "Finding",
-           "Metrics", "Rule", "analyse", "analyse_events", "events_by_conn", "find",
+           "Metrics", "Rule", "analyse", "analyse_events", "events_by_conn", "find", "run",
            "worst"]
 
-_CHECKERS = {"http": HttpChecker, "websocket": WebSocketChecker, "lifespan": LifespanChecker}
+# scope type -> (checker class, receive handlers, send handlers)
+_PROTOCOLS = {
+    "http": (http.HttpChecker, http.RECEIVE, http.SEND),
+    "websocket": (websocket.WebSocketChecker, websocket.RECEIVE, websocket.SEND),
+    "lifespan": (lifespan.LifespanChecker, lifespan.RECEIVE, lifespan.SEND),
+}
 
 
 class Analysis(NamedTuple):
@@ -47,34 +50,58 @@ class Analysis(NamedTuple):
         return sum(1 for f in self.findings if RANK[f.severity] >= rank)
 
 
-def _find(events: list[Event]) -> tuple[list[Finding], Metrics]:
+def run(events: list[Event]) -> Timeline | None:
+    """One pass over a flow's events (its scope first): every rule's checks and the
+    timeline metrics at once; the checker holds both. None when the first event is not
+    the scope of a protocol we check."""
     if not events or events[0].kind != SCOPE or not isinstance(events[0].message, dict):
-        return [], NONE
+        return None
     scope = events[0].message
     scope_type = scope.get("type")
-    checker_class = _CHECKERS.get(scope_type)  # type: ignore[arg-type]
-    if checker_class is None:
-        return [], NONE
+    protocol = _PROTOCOLS.get(scope_type)  # type: ignore[arg-type]
+    if protocol is None:
+        return None
+    cls, on_receive, on_send = protocol
     c = Collector(events)
     check_scope(c, scope)
-    checker = checker_class(c, scope)
-    extensions = scope.get("extensions", UNKNOWN)
+    s = cls(c, scope, scope.get("extensions", UNKNOWN))
     end = None
     for i in range(1, len(events)):
         event = events[i]
-        if event.kind == EXIT:
+        kind = event.kind
+        msg = event.message
+        if kind == SEND:
+            table = on_send
+            if s.left is not None:
+                s.after += 1
+                if s.first_after is None:
+                    s.first_after = i
+        elif kind == RECEIVE:
+            table = on_receive
+        elif kind == EXIT:
             end = i
+            s.exited = event.time
             break
-        if event.kind == SCOPE:
+        else:
             continue
-        t = check_message(c, i, event, scope_type, extensions)   # type: ignore[arg-type]
-        if t is not None:
-            checker.step(i, event, t)
-    checker.finish(end)
-    m = metrics(events)
-    check_timeline(c, m, end)
-    c.found.sort(key=lambda f: (-RANK[f.severity], f.seq if f.seq is not None else -1))
-    return c.found, m
+        handler = table.get(msg.get("type")) if type(msg) is dict else None
+        if handler is None:
+            unknown(c, i, event, scope_type)   # type: ignore[arg-type]
+        else:
+            handler(s, i, event, msg)
+    s.finish(end)
+    check_timeline(s, end)
+    return s
+
+
+def _find(events: list[Event]) -> tuple[list[Finding], Metrics]:
+    s = run(events)
+    if s is None:
+        return [], NONE
+    found = s.c.found
+    if len(found) > 1:
+        found.sort(key=lambda f: (-RANK[f.severity], f.seq if f.seq is not None else -1))
+    return found, s.metrics()
 
 
 def find(flow: Flow | None, events: list[Event]) -> list[Finding]:

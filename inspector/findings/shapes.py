@@ -2,7 +2,9 @@
 
 Families: general message types, the three scope types' fields, the HTTP, WebSocket and
 lifespan event schemas, and extensions (a message the scope did not advertise). Order
-between messages is the state machines' business (`http`, `websocket`, `lifespan`).
+between messages is the state machines' business (`http`, `websocket`, `lifespan`),
+whose handlers call these for the messages they take; a type no handler takes is
+`unknown`.
 Receive-side messages come from the server (or the proxy, or a HAR import): their
 findings say so, since the app is not the one to fix.
 """
@@ -11,28 +13,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from inspector.events import RECEIVE, SEND, Event
+from inspector.events import RECEIVE, Event
 from inspector.findings.finding import Collector, short
-
-KNOWN: dict[str, dict[str, frozenset[str]]] = {
-    "http": {
-        RECEIVE: frozenset({"http.request", "http.disconnect"}),
-        SEND: frozenset({"http.response.start", "http.response.body",
-                         "http.response.trailers", "http.response.pathsend",
-                         "http.response.zerocopy", "http.response.early_hint",
-                         "http.response.debug", "http.response.push"}),
-    },
-    "websocket": {
-        RECEIVE: frozenset({"websocket.connect", "websocket.receive", "websocket.disconnect"}),
-        SEND: frozenset({"websocket.accept", "websocket.send", "websocket.close",
-                         "websocket.http.response.start", "websocket.http.response.body"}),
-    },
-    "lifespan": {
-        RECEIVE: frozenset({"lifespan.startup", "lifespan.shutdown"}),
-        SEND: frozenset({"lifespan.startup.complete", "lifespan.startup.failed",
-                         "lifespan.shutdown.complete", "lifespan.shutdown.failed"}),
-    },
-}
+from inspector.flow_state import _header_pairs
 
 # A message type -> the scope["extensions"] key the server must advertise for it.
 EXTENSION_OF = {
@@ -59,6 +42,8 @@ _SENDABLE_CLOSE = frozenset(range(1000, 1004)) | frozenset(range(1007, 1015)) \
 
 def headers_ok(value: object) -> bool:
     """A list (or tuple) of two-item [bytes, bytes] pairs."""
+    if _header_pairs(value) is not None:     # all (bytes, bytes) tuples: one C call
+        return True
     if not isinstance(value, (list, tuple)):
         return False
     for pair in value:
@@ -68,10 +53,9 @@ def headers_ok(value: object) -> bool:
     return True
 
 
-def _uppercase_names(value: object) -> list[bytes]:
-    if not headers_ok(value):
-        return []
-    return [name for name, _ in value if name != name.lower()]   # type: ignore[union-attr]
+def _uppercase_names(value: Any) -> list[bytes]:
+    """Names that are not lowercase, of headers `headers_ok` accepted."""
+    return [name for name, _ in value if name != name.lower()]
 
 
 def check_scope(c: Collector, scope: dict[str, Any]) -> None:
@@ -118,96 +102,93 @@ def check_scope(c: Collector, scope: dict[str, Any]) -> None:
             c.add("WS001", f"scope 'subprotocols' is {short(protocols)}", 0)
 
 
-def _flag(c: Collector, i: int, msg: dict[str, Any], key: str, rule: str = "HE004") -> None:
+def flag(c: Collector, i: int, msg: dict[str, Any], key: str) -> None:
     if key in msg and type(msg[key]) is not bool:
-        c.add(rule, f"{msg.get('type')} '{key}' is {short(msg[key])}", i)
+        c.add("HE004", f"{msg.get('type')} '{key}' is {short(msg[key])}", i)
 
 
-def check_message(c: Collector, i: int, event: Event, scope_type: str,
-                  extensions: object) -> str | None:
-    """The schema of one message; its type when it is one the scope defines, else None."""
+def unknown(c: Collector, i: int, event: Event, scope_type: str) -> None:
+    """A message no handler of this scope type takes: not a message, or an unknown type."""
     msg = event.message
     t = msg.get("type") if isinstance(msg, dict) else None
     who = "the server sent" if event.kind == RECEIVE else "the app sent"
     if type(t) is not str:
         c.add("G001", f"{who} {short(msg)}", i)
-        return None
-    assert isinstance(msg, dict)
-    if t not in KNOWN[scope_type][event.kind]:
-        c.add("G002", f"{who} {t!r} on a {scope_type} connection", i)
-        return None
-    ext = EXTENSION_OF.get(t)
-    if ext is not None and extensions is not UNKNOWN and \
-            not (isinstance(extensions, dict) and ext in extensions):
-        c.add("EX001", f"{t} sent, but scope['extensions'] has no {ext!r}", i)
-    if event.kind == SEND:
-        _check_sent(c, i, t, msg, extensions)
     else:
-        _check_received(c, i, t, msg)
-    return t
+        c.add("G002", f"{who} {t!r} on a {scope_type} connection", i)
 
 
-def _check_sent(c: Collector, i: int, t: str, msg: dict[str, Any], extensions: object) -> None:
-    if t in ("http.response.start", "websocket.http.response.start"):
-        status = msg.get("status")
-        if type(status) is not int:
-            c.add("HE001", f"{t} 'status' is {short(status)}", i)
-        headers = msg.get("headers", [])
-        if not headers_ok(headers):
-            c.add("HE002", f"{t} 'headers' is {short(headers)}", i)
-        _flag(c, i, msg, "trailers")
-        if msg.get("trailers") is True and extensions is not UNKNOWN and \
-                not (isinstance(extensions, dict) and "http.response.trailers" in extensions):
-            c.add("EX001", "trailers=True, but scope['extensions'] has no "
-                           "'http.response.trailers'", i)
-    elif t in ("http.response.body", "websocket.http.response.body"):
-        if "body" in msg and type(msg["body"]) is not bytes:
-            c.add("HE003", f"{t} 'body' is {short(msg['body'])}", i)
-        _flag(c, i, msg, "more_body")
-    elif t == "http.response.trailers":
-        if not headers_ok(msg.get("headers", [])):
-            c.add("HE002", f"{t} 'headers' is {short(msg.get('headers'))}", i)
-        _flag(c, i, msg, "more_trailers")
-    elif t == "http.response.pathsend":
-        path = msg.get("path")
-        if type(path) is not str or not path.startswith("/"):
-            c.add("EX002", f"pathsend 'path' is {short(path)}", i)
-    elif t == "websocket.send":
-        data, text = msg.get("bytes"), msg.get("text")
-        if (data is None) == (text is None):
-            c.add("WE001", "websocket.send with " +
-                  ("both 'bytes' and 'text'" if data is not None else "neither 'bytes' nor 'text'"),
-                  i)
-        if data is not None and type(data) is not bytes:
-            c.add("WE002", f"websocket.send 'bytes' is {short(data)}", i)
-        if text is not None and type(text) is not str:
-            c.add("WE002", f"websocket.send 'text' is {short(text)}", i)
-    elif t == "websocket.close":
-        code = msg.get("code", 1000)
-        reason = msg.get("reason")
-        if type(code) is not int or (reason is not None and type(reason) is not str):
-            c.add("WE003", f"websocket.close code={short(code)} reason={short(reason)}", i)
-        elif code not in _SENDABLE_CLOSE:
-            c.add("WE004", f"websocket.close code {code}", i)
-    elif t == "websocket.accept":
-        sub = msg.get("subprotocol")
-        headers = msg.get("headers", [])
-        if (sub is not None and type(sub) is not str) or not headers_ok(headers):
-            c.add("WE005", f"websocket.accept subprotocol={short(sub)} "
-                           f"headers={short(headers)}", i)
-    elif t.endswith(".failed"):
-        if "message" in msg and type(msg["message"]) is not str:
-            c.add("LE001", f"{t} 'message' is {short(msg['message'])}", i)
+def extension(c: Collector, i: int, t: str, extensions: object) -> None:
+    """EX001 when the record says which extensions the server offered, and not this one."""
+    ext = EXTENSION_OF[t]
+    if extensions is not UNKNOWN and not (isinstance(extensions, dict) and ext in extensions):
+        c.add("EX001", f"{t} sent, but scope['extensions'] has no {ext!r}", i)
 
 
-def _check_received(c: Collector, i: int, t: str, msg: dict[str, Any]) -> None:
-    if t == "http.request":
-        body = msg.get("body", b"")
-        more = msg.get("more_body", False)
-        if type(body) is not bytes or type(more) is not bool:
-            c.add("HE005", f"http.request body={short(body)} more_body={short(more)}", i)
-    elif t == "websocket.receive":
-        data, text = msg.get("bytes"), msg.get("text")
-        if (data is None) == (text is None) or (data is not None and type(data) is not bytes) \
-                or (text is not None and type(text) is not str):
-            c.add("WE007", f"websocket.receive bytes={short(data)} text={short(text)}", i)
+def start(c: Collector, i: int, t: str, msg: dict[str, Any], extensions: object) -> bool:
+    """The start's shape; True when its headers are well-formed [bytes, bytes] pairs."""
+    status = msg.get("status")
+    if type(status) is not int:
+        c.add("HE001", f"{t} 'status' is {short(status)}", i)
+    headers = msg.get("headers", [])
+    ok = headers_ok(headers)
+    if not ok:
+        c.add("HE002", f"{t} 'headers' is {short(headers)}", i)
+    flag(c, i, msg, "trailers")
+    if msg.get("trailers") is True and extensions is not UNKNOWN and \
+            not (isinstance(extensions, dict) and "http.response.trailers" in extensions):
+        c.add("EX001", "trailers=True, but scope['extensions'] has no "
+                       "'http.response.trailers'", i)
+    return ok
+
+
+def trailers(c: Collector, i: int, msg: dict[str, Any]) -> None:
+    if not headers_ok(msg.get("headers", [])):
+        c.add("HE002", f"http.response.trailers 'headers' is {short(msg.get('headers'))}", i)
+    flag(c, i, msg, "more_trailers")
+
+
+def pathsend(c: Collector, i: int, msg: dict[str, Any]) -> None:
+    path = msg.get("path")
+    if type(path) is not str or not path.startswith("/"):
+        c.add("EX002", f"pathsend 'path' is {short(path)}", i)
+
+
+def ws_send(c: Collector, i: int, msg: dict[str, Any]) -> None:
+    data, text = msg.get("bytes"), msg.get("text")
+    if (data is None) == (text is None):
+        c.add("WE001", "websocket.send with " +
+              ("both 'bytes' and 'text'" if data is not None else "neither 'bytes' nor 'text'"),
+              i)
+    if data is not None and type(data) is not bytes:
+        c.add("WE002", f"websocket.send 'bytes' is {short(data)}", i)
+    if text is not None and type(text) is not str:
+        c.add("WE002", f"websocket.send 'text' is {short(text)}", i)
+
+
+def ws_close(c: Collector, i: int, msg: dict[str, Any]) -> None:
+    code = msg.get("code", 1000)
+    reason = msg.get("reason")
+    if type(code) is not int or (reason is not None and type(reason) is not str):
+        c.add("WE003", f"websocket.close code={short(code)} reason={short(reason)}", i)
+    elif code not in _SENDABLE_CLOSE:
+        c.add("WE004", f"websocket.close code {code}", i)
+
+
+def ws_accept(c: Collector, i: int, msg: dict[str, Any]) -> None:
+    sub = msg.get("subprotocol")
+    headers = msg.get("headers", [])
+    if (sub is not None and type(sub) is not str) or not headers_ok(headers):
+        c.add("WE005", f"websocket.accept subprotocol={short(sub)} headers={short(headers)}", i)
+
+
+def failed(c: Collector, i: int, t: str, msg: dict[str, Any]) -> None:
+    if "message" in msg and type(msg["message"]) is not str:
+        c.add("LE001", f"{t} 'message' is {short(msg['message'])}", i)
+
+
+def ws_receive(c: Collector, i: int, msg: dict[str, Any]) -> None:
+    data, text = msg.get("bytes"), msg.get("text")
+    if (data is None) == (text is None) or (data is not None and type(data) is not bytes) \
+            or (text is not None and type(text) is not str):
+        c.add("WE007", f"websocket.receive bytes={short(data)} text={short(text)}", i)
