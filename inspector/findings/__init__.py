@@ -157,11 +157,3 @@ def worst(findings: Iterable[Finding]) -> str | None:
         if best is None or RANK[f.severity] > RANK[best]:
             best = f.severity
     return best
-
-
-def attached(flow: Flow) -> Analysis | None:
-    """The analysis attached to `flow`, if any."""
-    return flow.analysis   # type: ignore[no-any-return]
-
-
-
