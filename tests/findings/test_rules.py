@@ -68,12 +68,13 @@ def served(serve: Any, app: Any, requests: list[tuple[str, str]]) -> list[Event]
     once each app call has returned."""
     mw = InspectorMiddleware(app, tap=False)
     server = serve(mw, lifespan="off", log_level="critical")
-    with httpx.Client(base_url=server.url, timeout=10) as client:
-        for method, path in requests:
-            try:
-                client.request(method, path)
-            except httpx.HTTPError:
-                pass          # a server that refused the response may close the connection
+    for method, path in requests:
+        # A connection each: a server that refused a response closes its connection, and
+        # a kept-alive client's next request on it could be reset before the app sees it.
+        try:
+            httpx.request(method, server.url + path, timeout=10)
+        except httpx.HTTPError:
+            pass
     return wait_for(lambda: (lambda ev: ev if sum(e.kind == "exit" for e in ev)
                              == len(requests) else None)(mw.events()), timeout=10)
 
