@@ -191,6 +191,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> 
         return
     from inspector.findings import analyse_events
     from inspector.headless import http_line, ws_close_line
+    from inspector.safe_text import visible
 
     lines: list[str] = []
     errors: list[str] = []
@@ -202,10 +203,10 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> 
             lines.append(ws_close_line(flow, started) if flow.type == "websocket"
                          else http_line(flow, started))
             for f in analysis.findings:
-                lines.append(f"    {f.rule} {f.severity}: {f.message}")
+                lines.append(f"    {f.rule} {f.severity}: {visible(f.message)}")
                 if f.severity == "error":
-                    errors.append(f"{f.rule} {f.message} (flow #{flow.conn} "
-                                  f"{flow.method or 'WS'} {flow.path})")
+                    errors.append(f"{f.rule} {visible(f.message)} (flow #{flow.conn} "
+                                  f"{visible(flow.method or 'WS')} {visible(flow.path)})")
     if item.config.getoption("asgi_strict") and errors and report.passed:
         report.outcome = "failed"
         report.longrepr = "asgi-inspector --asgi-strict: error findings in this test's " \

@@ -84,7 +84,8 @@ def run(events: list[Event]) -> Timeline | None:
             break
         else:
             continue
-        handler = table.get(msg.get("type")) if type(msg) is dict else None
+        t = msg.get("type") if type(msg) is dict else None
+        handler = table.get(t) if type(t) is str else None
         if handler is None:
             unknown(c, i, event, scope_type)   # type: ignore[arg-type]
         else:

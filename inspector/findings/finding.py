@@ -85,4 +85,5 @@ class Collector:
             what = f"{exc.get('type') or 'Exception'}: {str(exc.get('message') or '')[:120]}"
         else:
             what = str(exc)[:120]
-        return f" (the server refused this {event.type or 'message'}: {what})"
+        t = event.message.get("type") if isinstance(event.message, dict) else None
+        return f" (the server refused this {t if type(t) is str else 'message'}: {what})"

@@ -40,7 +40,7 @@ class LifespanChecker(Timeline):
                 c.add("LM005", "the app returned without answering lifespan.startup",
                       exit_index)
             return
-        failed = c.events[self.startup_answer].type == "lifespan.startup.failed"
+        failed = c.events[self.startup_answer].message["type"] == "lifespan.startup.failed"
         if self.shutdown_answer is None and not self.shutdown_asked and not failed:
             c.add("LM007", "the app returned from the lifespan before lifespan.shutdown",
                   exit_index)

@@ -87,7 +87,7 @@ def check_scope(c: Collector, scope: dict[str, Any]) -> None:
         if upper:
             c.add("HS006", f"request header names not lowercase: {short(upper)}", 0)
     version = scope.get("http_version", "1.1")
-    if version not in HTTP_VERSIONS:
+    if type(version) is not str or version not in HTTP_VERSIONS:
         c.add("HS007", f"scope 'http_version' is {short(version)}", 0)
     if "scheme" in scope:
         scheme = scope["scheme"]

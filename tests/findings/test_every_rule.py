@@ -141,3 +141,42 @@ def test_every_rule_is_tested() -> None:
                                                           "test_surfaces.py"))
     untested = [r.id for r in RULES if f'"{r.id}"' not in text]
     assert untested == []
+
+
+# -- captured data is not trusted ------------------------------------------------------------
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_TYPES = ["http.request", "http.disconnect", "http.response.start", "http.response.body",
+          "http.response.trailers", "http.response.pathsend", "http.response.zerocopy",
+          "websocket.connect", "websocket.accept", "websocket.send", "websocket.receive",
+          "websocket.close", "websocket.disconnect", "websocket.http.response.start",
+          "websocket.http.response.body", "lifespan.startup", "lifespan.startup.complete",
+          "lifespan.shutdown", "lifespan.shutdown.failed", "inspector.exit"]
+_JUNK = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() |
+                     st.text(max_size=5) | st.binary(max_size=5),
+                     lambda inner: st.lists(inner, max_size=3) |
+                     st.tuples(inner, inner) |
+                     st.dictionaries(st.text(max_size=3), inner, max_size=3), max_leaves=8)
+_MESSAGE = st.one_of(_JUNK, st.fixed_dictionaries(
+    {"type": st.sampled_from(_TYPES) | _JUNK},
+    optional={k: _JUNK for k in ("body", "more_body", "status", "headers", "trailers",
+                                 "bytes", "text", "code", "reason", "subprotocol",
+                                 "message", "exception", "path", "more_trailers")}))
+_SCOPE = st.fixed_dictionaries({"type": st.sampled_from(["http", "websocket", "lifespan"])},
+                               optional={k: _JUNK for k in (
+                                   "method", "path", "headers", "query_string", "scheme",
+                                   "http_version", "subprotocols", "asgi", "state",
+                                   "extensions")})
+
+
+@settings(max_examples=150, deadline=None)
+@given(_SCOPE, st.lists(st.tuples(st.sampled_from(["send", "receive", "exit", "scope"]),
+                                  _MESSAGE, st.none() | st.integers(-5, 50)), max_size=12))
+def test_junk_never_raises(scope: Any, steps: list[Any]) -> None:
+    events = [Event(0, 1, 0.0, "scope", scope)]
+    for kind, message, truncated in steps:
+        events.append(Event(len(events), 1, len(events) * 0.5, kind, message, truncated))
+    for f in find(None, events):
+        assert f.rule and f.severity in ("error", "warning", "info") and f.message
