@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import pytest
 import websockets.sync.client as ws_client
+from fastapi import BackgroundTasks, FastAPI  # module level: FastAPI resolves annotations here
 
 from inspector import InspectorMiddleware
 from inspector.findings import analyse_events
@@ -68,3 +69,31 @@ def test_starlette_app_has_no_error_or_warning(serve: Any) -> None:
     assert loud(events) == []
     lifespan = [f for f, _ in analyse_events(events) if f.type == "lifespan"]
     assert len(lifespan) == 1 and lifespan[0].state == "complete"
+
+
+def test_fastapi_background_task_shows_as_background_work(serve: Any) -> None:
+    """The issue's case: a POST whose BackgroundTask runs 300 ms after the response. The
+    flow's duration ends at the last byte; the metric and TL001 show the rest."""
+    import time as clock
+
+    app = FastAPI()
+
+    def slow_job() -> None:
+        clock.sleep(0.3)
+
+    @app.post("/orders")
+    async def order(tasks: BackgroundTasks) -> dict[str, str]:
+        tasks.add_task(slow_job)
+        return {"status": "queued"}
+
+    mw = InspectorMiddleware(app, tap=False)
+    server = serve(mw, lifespan="off")
+    assert httpx.post(server.url + "/orders").json() == {"status": "queued"}
+    events = exits(mw, 1)
+    ((flow, analysis),) = analyse_events(events)
+    assert [f.rule for f in analysis.findings] == ["TL001"]
+    assert analysis.metrics.background >= 0.29
+    assert flow.duration is not None and flow.duration < 0.29
+    from inspector.filters import compile_filter
+    assert compile_filter("background:>100ms")(flow)
+    assert not compile_filter("background:>1s")(flow)
