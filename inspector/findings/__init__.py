@@ -66,30 +66,38 @@ def run(events: list[Event]) -> Timeline | None:
     check_scope(c, scope)
     s = cls(c, scope, scope.get("extensions", UNKNOWN))
     end = None
-    for i in range(1, len(events)):
-        event = events[i]
+    send_handler = on_send.get
+    receive_handler = on_receive.get
+    i = 0
+    for event in events:
+        if i == 0:
+            i = 1
+            continue
         kind = event.kind
         msg = event.message
+        t = msg.get("type") if type(msg) is dict else None
+        if type(t) is not str:
+            t = None                       # a handler table has only str keys
         if kind == SEND:
-            table = on_send
             if s.left is not None:
                 s.after += 1
                 if s.first_after is None:
                     s.first_after = i
+            handler = send_handler(t)
         elif kind == RECEIVE:
-            table = on_receive
+            handler = receive_handler(t)
         elif kind == EXIT:
             end = i
             s.exited = event.time
             break
         else:
+            i += 1
             continue
-        t = msg.get("type") if type(msg) is dict else None
-        handler = table.get(t) if type(t) is str else None
         if handler is None:
             unknown(c, i, event, scope_type)   # type: ignore[arg-type]
         else:
             handler(s, i, event, msg)
+        i += 1
     s.finish(end)
     check_timeline(s, end)
     return s
