@@ -45,6 +45,7 @@ LAYERS: list[set[str]] = [
     {"types", "text"},
     {"events"},
     {"flows"},
+    {"findings"},
     {"filters", "io"},
     {"tap"},
     {"capture"},

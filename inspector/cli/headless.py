@@ -78,6 +78,9 @@ def ws_close_line(flow: Flow, started_wall: float) -> str:
 
 
 def _tagged(flow: Flow, line: str) -> str:
+    analysis = flow.analysis      # attached by the printer when it kept the flow's events
+    if analysis is not None and analysis.findings:
+        line += f" findings={len(analysis.findings)}"
     return f"[{visible(flow.source)}] {line}" if flow.source else line
 
 

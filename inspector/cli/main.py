@@ -268,7 +268,12 @@ def replay(capture: str, to_url: str | None, app_path: str | None, app_dir: str,
         raise click.UsageError("give exactly one of --to URL or --app MODULE:APP")
     header, events = load_events(capture)
     predicate = compile_filter_option(filter_text)
-    originals = {(f.conn): f for f in fold_events(events) if f.type in ("http", "websocket")}
+    folded = fold_events(events)
+    if predicate is not None:
+        from inspector.findings import analyse_events
+
+        analyse_events(events, folded)     # for the `finding:` and timeline filter terms
+    originals = {(f.conn): f for f in folded if f.type in ("http", "websocket")}
     chosen = [e for e in exchanges(events)
               if e.conn in originals and (predicate is None or predicate(originals[e.conn]))]
     if not chosen:
@@ -416,6 +421,10 @@ def load_app(app_path: str, app_dir: str = ".") -> Any:
     except Exception as exc:
         raise click.ClickException(
             f"importing {app_path!r} failed: {type(exc).__name__}: {exc}") from None
+
+
+from inspector.cli.check import check as _check  # noqa: E402 (needs `cli` defined)
+cli.add_command(_check)
 
 
 if __name__ == "__main__":

@@ -283,6 +283,61 @@ def _size(direction: str) -> Callable[[Word], Predicate]:
     return build
 
 
+# Findings and timeline terms read `Flow.analysis` (attached by `inspector.findings.analyse`
+# where the events are at hand); a flow without one fails them, like a missing field.
+_FINDING_LEVELS = {"error": 2, "warning": 1, "info": 0, "any": 0}
+
+
+def _finding(value: Word) -> Predicate:
+    """finding:error / finding:warning (or worse) / finding:info / finding:any."""
+    rank = _FINDING_LEVELS.get(value.text.lower())
+    if rank is None:
+        raise Fault(value.start, f"unknown severity '{value.text}'; use "
+                                 f"{', '.join(_FINDING_LEVELS)}")
+    names = ("info", "warning", "error")[rank:]
+
+    def finding(f: Flow) -> bool:
+        analysis = f.analysis
+        if analysis is None:
+            return False
+        for found in analysis.findings:
+            if found.severity in names:
+                return True
+        return False
+    return finding
+
+
+def _rule(value: Word) -> Predicate:
+    """rule:HM001, or a prefix of ids: rule:HM (every HTTP state machine rule)."""
+    wanted = value.text.upper()
+
+    def rule(f: Flow) -> bool:
+        analysis = f.analysis
+        if analysis is None:
+            return False
+        for found in analysis.findings:
+            if found.rule.startswith(wanted):
+                return True
+        return False
+    return rule
+
+
+def _metric(name: str) -> Callable[[Word], Predicate]:
+    """background:>100ms, wasted:>1s: a timeline metric, with the duration comparisons."""
+    def build(value: Word) -> Predicate:
+        test = _comparison(value, _DURATION_UNITS, Fraction(1, 1000), "duration",
+                           ">100ms, <=2s or 100ms-1s", bare=False)
+
+        def metric(f: Flow) -> bool:
+            analysis = f.analysis
+            if analysis is None:
+                return False
+            v = getattr(analysis.metrics, name)
+            return v is not None and test(v)
+        return metric
+    return build
+
+
 def _source(value: Word) -> Predicate:
     test = _text_test(value)
     return lambda f: test(f.source)
@@ -309,6 +364,10 @@ TERMS: dict[str, _Key] = {
     "host": _Key(_host, 4, "host:example.com"),
     "header": _Key(_header, 5, "header:x-request-id"),
     "body": _Key(_body, 20, 'body:"two words"'),
+    "finding": _Key(_finding, 3, "finding:error"),
+    "rule": _Key(_rule, 3, "rule:HM001"),
+    "background": _Key(_metric("background"), 3, "background:>100ms"),
+    "wasted": _Key(_metric("wasted"), 3, "wasted:>1s"),
 }
 KEYS: tuple[str, ...] = tuple(sorted(TERMS))
 KEY_PREFIX = re.compile(r"[A-Za-z][A-Za-z0-9_]*:")

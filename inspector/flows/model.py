@@ -8,7 +8,7 @@ events; nothing else writes to them.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 FlowType = Literal["http", "websocket", "lifespan"]
 
@@ -102,6 +102,10 @@ class Flow:
     app_exited: bool = False
     event_seqs: list[int] = field(default_factory=list)
     replay_of: str | None = None          # "<source>#<conn>" of the original, for a replay
+    # Findings and timeline metrics (`inspector.findings.Analysis`), attached by a reader
+    # that holds the flow's events (`inspector.findings.analyse`); None until then. The
+    # fold never sets it, so it costs the fold nothing.
+    analysis: Any = field(default=None, compare=False, repr=False)
 
     @property
     def url(self) -> str:

@@ -19,7 +19,11 @@ Predicate = Callable[[Flow], bool]
 
 
 def _chosen(events: list[Event], predicate: Predicate | None) -> tuple[list[Flow], set[int]]:
-    flows = [f for f in fold_events(events) if f.type in ("http", "websocket")]
+    from inspector.findings import analyse_events
+
+    folded = fold_events(events)
+    analyse_events(events, folded)     # findings for HAR and the `finding:` filter terms
+    flows = [f for f in folded if f.type in ("http", "websocket")]
     if predicate is not None:
         flows = [f for f in flows if predicate(f)]
     return flows, {f.conn for f in flows}

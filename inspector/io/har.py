@@ -12,6 +12,8 @@ asks of custom fields, reusing Chrome's names where Chrome has one:
 * `postData._encoding: "base64"` for a request body that is not UTF-8 (HAR 1.2 has
   `encoding` only on response content); `content._contentEncoding` names a coding we
   could not undo (br, zstd, a cut body), so `text` still holds the encoded bytes;
+* `_asgiFindings`: the flow's findings (`inspector.findings`), when the exporter had the
+  events to compute them: [{rule, severity, message, seq, hint, link}];
 * `response._error` (Chrome) for a flow without a full response, `_exception` {type,
   message} when the app raised, `_trailers` for HTTP trailers, `_originalSize` on a cut
   WebSocket message. A cut body says so in `comment`; its `size`/`bodySize` is the
@@ -170,6 +172,9 @@ def flow_to_entry(flow: Flow, started_wall: float, *, include_secrets: bool = Fa
         entry["serverIPAddress"] = flow.server[0]
     if flow.exception is not None:
         entry["_exception"] = {"type": flow.exception.type, "message": flow.exception.message}
+    analysis = flow.analysis
+    if analysis is not None and analysis.findings:
+        entry["_asgiFindings"] = [f.as_json() for f in analysis.findings]
     if websocket:
         entry["_resourceType"] = "websocket"
         entry["_webSocketMessages"] = [_ws_message(m, started_wall) for m in flow.messages]

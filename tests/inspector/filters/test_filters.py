@@ -55,6 +55,33 @@ def ws(*messages: tuple[Literal["in", "out"], str | bytes], **fields: Any) -> Fl
     return Flow(**fields)
 
 
+def analysed(*sends: dict[str, Any], background: float = 0.0, left: bool = False) -> Flow:
+    """An HTTP flow with its findings attached, from real events: a GET whose app sends
+    `sends`, the client leaving first when `left`, and returns `background` s after."""
+    from inspector.findings import analyse
+
+    scope = {"type": "http", "method": "GET", "path": "/", "headers": [HOST],
+             "query_string": b"", "asgi": {"version": "3.0"}}
+    events = [Event(0, 1, 10.0, "scope", scope),
+              Event(1, 1, 10.0, "receive", {"type": "http.request", "body": b""})]
+    if left:
+        events.append(Event(2, 1, 10.0, "receive", {"type": "http.disconnect"}))
+    for message in sends:
+        events.append(Event(len(events), 1, 10.0625, "send", message))
+    events.append(Event(len(events), 1, 10.0625 + background, "exit",
+                        {"type": "inspector.exit", "exception": None}))
+    flow = fold_events(events)[0]
+    analyse(flow, events)
+    return flow
+
+
+_START = {"type": "http.response.start", "status": 200, "headers": []}
+_BODY = {"type": "http.response.body", "body": b"ok"}
+CLEAN = analysed(_START, _BODY)
+TWICE = analysed(_START, _START, _BODY)                   # HM001, an error
+TE = analysed({**_START, "headers": [(b"transfer-encoding", b"chunked")]}, _BODY)  # warning
+SLOW = analysed(_START, _BODY, background=0.25)           # TL001, an info
+LEFT = analysed(_START, left=True, background=2.0)        # TL002 + TL003
 SSE = http(path="/events", response_headers=[(b"content-type", b"text/event-stream")])
 LIFESPAN = Flow(conn=0, type="lifespan", state=COMPLETE)
 
@@ -212,6 +239,25 @@ TERMS: list[tuple[str, Flow, bool]] = [
     ('"method:GET"', http(path="/method:GET"), True),
     ('"method:GET"', http(), False),
     ('"or"', http(path="/for"), True),
+    # findings and timeline metrics: read from the attached analysis
+    ("finding:error", TWICE, True),
+    ("finding:error", TE, False),
+    ("finding:warning", TE, True),
+    ("finding:warning", TWICE, True),
+    ("finding:warning", SLOW, False),
+    ("finding:any", SLOW, True),
+    ("finding:any", CLEAN, False),
+    ("finding:any", http(), False),           # nothing attached: no finding known
+    ("rule:HM001", TWICE, True),
+    ("rule:hm", TWICE, True),
+    ("rule:HM001", TE, False),
+    ("rule:SEM004", TE, True),
+    ("background:>100ms", SLOW, True),
+    ("background:>100ms", CLEAN, False),
+    ("background:200ms-300ms", SLOW, True),
+    ("wasted:>1s", LEFT, True),
+    ("wasted:>1s", SLOW, False),
+    ("rule:TL002", LEFT, True),
     ("\"-x\"", http(path="/a-x"), True),
 ]
 
@@ -356,12 +402,14 @@ def test_quoted_key_is_text() -> None:
 # -- errors ---------------------------------------------------------------------------------
 
 ERRORS: list[tuple[str, int, str]] = [
-    ("method:GET foo:bar", 11, "unknown key 'foo:'; use body, duration, header, host"),
+    ("method:GET foo:bar", 11, "unknown key 'foo:'; use background, body, duration, finding"),
     ("localhost:8000", 0, "unknown key 'localhost:'"),
     ("status:>=4x0", 7, "expected a status like 404, 4xx or >=400"),
     ("status:4x4", 7, "expected a status like 404, 4xx or >=400"),
     ("status:299-200", 7, "empty range: 299 is above 200"),
     ('status:""', 7, "expected a status"),
+    ("finding:fatal", 8, "unknown severity 'fatal'; use error, warning, info, any"),
+    ("background:100ms", 11, "expected a comparison like >100ms"),
     ("duration:>100xs", 13, "unknown duration unit 'xs'; use us, µs, ms, s, m"),
     ("duration:>", 10, "expected a duration like >100ms, <=2s or 100ms-1s"),
     ("duration:100ms", 9, "expected a comparison like >100ms"),

@@ -1,0 +1,168 @@
+"""Findings: what is wrong (or worth knowing) in one flow, from its recorded events.
+
+Pure analysis on the reading side: no I/O, no clocks, no UI, nothing in the app's path.
+It covers the families of `inspector.findings.rules` (message and scope shapes, the
+HTTP, WebSocket and lifespan state machines, extensions, HTTP semantics) and the timeline
+(`inspector.findings.timeline`).
+
+    find(flow, events)       the findings of one flow, from that flow's events in order
+    analyse(flow, events)    findings and timeline metrics, cached on `flow.analysis`
+    analyse_events(events)   every flow of a capture with its analysis
+
+Consumers that only hold flows (filter terms `finding:`, `rule:`, `background:`,
+`wasted:`) read `flow.analysis`; whoever holds the events attaches it with `analyse`.
+It is recomputed only when the flow has grown since, so a live view pays once per change
+and the fold itself never pays.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import NamedTuple
+
+from inspector.events.model import EXIT, RECEIVE, SCOPE, SEND, Event
+from inspector.findings import http, lifespan, websocket
+from inspector.findings.finding import Collector, Finding
+from inspector.findings.rules import BY_ID, ERROR, INFO, RANK, RULES, WARNING, Rule
+from inspector.findings.shapes import UNKNOWN, check_scope, unknown
+from inspector.findings.timeline import NONE, Metrics, Timeline, check as check_timeline
+from inspector.flows.model import Flow
+
+__all__ = ["BY_ID", "ERROR", "INFO", "RANK", "RULES", "WARNING", "Analysis", "Finding",
+           "Metrics", "Rule", "analyse", "analyse_events", "events_by_conn", "find", "run",
+           "worst"]
+
+# scope type -> (checker class, receive handlers, send handlers)
+_PROTOCOLS = {
+    "http": (http.HttpChecker, http.RECEIVE, http.SEND),
+    "websocket": (websocket.WebSocketChecker, websocket.RECEIVE, websocket.SEND),
+    "lifespan": (lifespan.LifespanChecker, lifespan.RECEIVE, lifespan.SEND),
+}
+
+
+class Analysis(NamedTuple):
+    findings: tuple[Finding, ...]
+    metrics: Metrics
+    events: int             # how many events it was computed from (the cache key)
+
+    def count(self, min_severity: str = INFO) -> int:
+        rank = RANK[min_severity]
+        return sum(1 for f in self.findings if RANK[f.severity] >= rank)
+
+
+def run(events: list[Event]) -> Timeline | None:
+    """One pass over a flow's events (its scope first): every rule's checks and the
+    timeline metrics at once; the checker holds both. None when the first event is not
+    the scope of a protocol we check."""
+    if not events or events[0].kind != SCOPE or not isinstance(events[0].message, dict):
+        return None
+    scope = events[0].message
+    scope_type = scope.get("type")
+    protocol = _PROTOCOLS.get(scope_type)  # type: ignore[arg-type]
+    if protocol is None:
+        return None
+    cls, on_receive, on_send = protocol
+    c = Collector(events)
+    check_scope(c, scope)
+    s = cls(c, scope, scope.get("extensions", UNKNOWN))
+    end = None
+    send_handler = on_send.get
+    receive_handler = on_receive.get
+    i = 0
+    for event in events:
+        if i == 0:
+            i = 1
+            continue
+        kind = event.kind
+        msg = event.message
+        t = msg.get("type") if type(msg) is dict else None
+        if type(t) is not str:
+            t = None                       # a handler table has only str keys
+        if kind == SEND:
+            if s.left is not None:
+                s.after += 1
+                if s.first_after is None:
+                    s.first_after = i
+            handler = send_handler(t)
+        elif kind == RECEIVE:
+            handler = receive_handler(t)
+        elif kind == EXIT:
+            end = i
+            s.exited = event.time
+            break
+        else:
+            i += 1
+            continue
+        if handler is None:
+            unknown(c, i, event, scope_type)   # type: ignore[arg-type]
+        else:
+            handler(s, i, event, msg)
+        i += 1
+    s.finish(end)
+    check_timeline(s, end)
+    return s
+
+
+def _find(events: list[Event]) -> tuple[list[Finding], Metrics]:
+    s = run(events)
+    if s is None:
+        return [], NONE
+    found = s.c.found
+    if len(found) > 1:
+        found.sort(key=lambda f: (-RANK[f.severity], f.seq if f.seq is not None else -1))
+    return found, s.metrics()
+
+
+def find(flow: Flow | None, events: list[Event]) -> list[Finding]:
+    """The findings of one flow: `events` are that flow's events, its scope first.
+
+    Worst first, then in the order of the events they point at. `flow` may be None; it
+    is taken for the cache (`analyse`) and kept in the signature so later rules can read
+    derived state without a change to every caller.
+    """
+    return list(analyse(flow, events).findings) if flow is not None else _find(events)[0]
+
+
+def analyse(flow: Flow, events: list[Event]) -> Analysis:
+    """Findings and metrics of `flow`, cached on `flow.analysis` until it has more events."""
+    cached = flow.analysis
+    if cached is not None and cached.events == len(events):
+        return cached
+    found, m = _find(events)
+    flow.analysis = result = Analysis(tuple(found), m, len(events))
+    return result
+
+
+def events_by_conn(events: Iterable[Event]) -> dict[int, list[Event]]:
+    """The events of each connection, as `fold_events` sees them: a scope seen again for
+    a connection id starts it over (a restarted process in the same capture)."""
+    out: dict[int, list[Event]] = {}
+    for event in events:
+        if event.kind == SCOPE:
+            out.pop(event.conn, None)
+            out[event.conn] = [event]
+        else:
+            group = out.get(event.conn)
+            if group is not None:
+                group.append(event)
+    return out
+
+
+def analyse_events(events: list[Event], flows: list[Flow] | None = None
+                   ) -> list[tuple[Flow, Analysis]]:
+    """Every flow of one source's events with its analysis (attached to the flow)."""
+    from inspector.flows.fold import fold_events
+
+    if flows is None:
+        flows = fold_events(events)
+    groups = events_by_conn(events)
+    return [(flow, analyse(flow, groups.get(flow.conn, []))) for flow in flows]
+
+
+def worst(findings: Iterable[Finding]) -> str | None:
+    """The highest severity among `findings`, or None."""
+    best = None
+    for f in findings:
+        if best is None or RANK[f.severity] > RANK[best]:
+            best = f.severity
+    return best
