@@ -230,10 +230,17 @@ def compile_filter_option(text: str | None) -> Callable[[Any], bool] | None:
               help="Another response header to ignore when comparing (repeatable).")
 @click.option("--save", type=click.Path(dir_okay=False, writable=True),
               help="Keep the replayed flows in this capture file.")
+@click.option("--strict", is_flag=True,
+              help="Exit 1 also when a flow cannot be replayed (its request body was cut "
+                   "at capture).")
 def replay(capture: str, to_url: str | None, app_path: str | None, app_dir: str,
            filter_text: str | None, concurrency: int, pace: str, ignore_header: tuple[str, ...],
-           save: str | None) -> None:
-    """Replay a capture (or HAR) and compare: exit 1 when any flow answers differently."""
+           save: str | None, strict: bool) -> None:
+    """Replay a capture (or HAR) and compare: exit 1 when any flow answers differently.
+
+    A flow whose request body was cut at capture is not replayed (it would send a
+    different request): it is listed with the reason, and counts as a failure only with
+    --strict."""
     import asyncio
 
     from inspector.flows import fold_events
@@ -255,7 +262,12 @@ def replay(capture: str, to_url: str | None, app_path: str | None, app_dir: str,
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
 
+    skipped = [e for e in chosen if e.not_replayable]
+    chosen = [e for e in chosen if not e.not_replayable]
+
     async def go() -> list[Any]:
+        if not chosen:
+            return []
         await target.start()
         try:
             return await replay_all(target, chosen, pace=pace, concurrency=concurrency)
@@ -273,22 +285,29 @@ def replay(capture: str, to_url: str | None, app_path: str | None, app_dir: str,
     differ = 0
     for exchange, flow in results:
         original = originals[exchange.conn]
-        verdict = compare(original, flow, ignore)
+        verdict = compare(original, flow, ignore, seen_by=target.seen_by)
         differ += not verdict.same
         what = "WS" if original.type == "websocket" else visible(original.method)
-        note = " (body was cut at capture: replayed the part kept)" if exchange.body_cut else ""
         click.echo(f"{exchange.label} {what} {shown_target(original)} "
-                   f"{original.status} -> {flow.status} {visible(verdict.summary())}{note}")
+                   f"{original.status} -> {flow.status} {visible(verdict.summary())}")
         if verdict.body_diff:
             for line in verdict.body_diff.splitlines()[:20]:
                 click.echo(f"    {visible(line)}")
-    click.echo(f"{len(results)} replayed: {len(results) - differ} same, {differ} differ")
+    for exchange in skipped:
+        original = originals[exchange.conn]
+        what = "WS" if original.type == "websocket" else visible(original.method)
+        click.echo(f"{exchange.label} {what} {shown_target(original)} "
+                   f"not replayed: {exchange.not_replayable}")
+    summary = f"{len(results)} replayed: {len(results) - differ} same, {differ} differ"
+    if skipped:
+        summary += f"; {len(skipped)} not replayable"
+    click.echo(summary)
     if save:
         from inspector.capture import CaptureWriter
 
         with CaptureWriter(save, {"replay_of": capture}) as writer:
             writer.write(target.recorder.events())
-    if differ:
+    if differ or (strict and skipped):
         sys.exit(1)
 
 

@@ -118,6 +118,10 @@ class ReplayDesk:
             if exchange is None:
                 self.app.notify(f"{flow_label(flow)} cannot be replayed (events gone?)",
                                 severity="warning", markup=False)
+            elif exchange.not_replayable:
+                self.app.notify(visible(f"{flow_label(flow)} not replayed: "
+                                        f"{exchange.not_replayable}"),
+                                severity="warning", markup=False, timeout=8)
             else:
                 pairs.append((flow, exchange))
         if pairs:
@@ -138,7 +142,7 @@ class ReplayDesk:
             finally:
                 if not self.captured:
                     self._feed_replays()
-            comparison = compare(original, replayed)
+            comparison = compare(original, replayed, seen_by=self.target.seen_by)
             self.comparisons[label] = comparison
             self.app.notify(visible(f"replay of {label}: {comparison.summary()}")[:300],
                             severity="information" if comparison.same else "warning",
