@@ -15,6 +15,7 @@ from typing import Any
 import click
 
 from inspector import __version__
+from inspector.run_options import uvicorn_options
 
 MiB = 1024 * 1024
 
@@ -58,6 +59,9 @@ def capture_options(func: Callable[..., Any]) -> Callable[..., Any]:
     return func
 
 
+CAPTURE_OPTION_NAMES = ("save", "capacity", "max_bytes", "body_limit", "headless", "no_tap")
+
+
 def run_dashboard(feed: Any, **options: Any) -> None:
     """Open the dashboard (the `tui` package) on a feed.
 
@@ -71,7 +75,7 @@ def run_dashboard(feed: Any, **options: Any) -> None:
 def _serve(app: Any, host: str, port: int, save: str | None, capacity: int, max_bytes: str,
            body_limit: str, headless: bool, no_tap: bool, name: str, banner: str,
            companions: tuple[Callable[[], Any], ...] = (), log_level: str = "warning",
-           **uvicorn_options: Any) -> None:
+           uds: str | None = None, **uvicorn_options: Any) -> None:
     from inspector.serve import CaptureOptions, CaptureServer, StartupError
 
     options = CaptureOptions(save=save, capacity=capacity, max_bytes=_size(max_bytes),
@@ -81,7 +85,7 @@ def _serve(app: Any, host: str, port: int, save: str | None, capacity: int, max_
         server = CaptureServer(app, host, port, options, name=name, companions=companions,
                                # The dashboard owns the terminal: no uvicorn logs on it.
                                log_level="critical" if dashboard else log_level,
-                               **uvicorn_options)
+                               uds=uds, **uvicorn_options)
         if not dashboard:
             click.echo(banner.format(url=server.url), err=True)
             server.run_foreground(headless_out=sys.stdout)
@@ -90,8 +94,7 @@ def _serve(app: Any, host: str, port: int, save: str | None, capacity: int, max_
 
             server.start_background()
             try:
-                local = f"http://127.0.0.1:{server.port}" if host in ("0.0.0.0", "::", "") \
-                    else server.url
+                local = _replay_url(server.url, host, server.port)
                 run_dashboard(LocalFeed(server.middleware, name=name),
                               title=banner.format(url=server.url).split(": ", 1)[-1],
                               replay_to=local, replay_captured=True)
@@ -102,6 +105,14 @@ def _serve(app: Any, host: str, port: int, save: str | None, capacity: int, max_
     errors = server.middleware.recorder.errors
     if errors:
         click.echo(f"asgi-inspector: {errors} capture errors (the app was unaffected)", err=True)
+
+
+def _replay_url(url: str, host: str, port: int) -> str | None:
+    """Where the dashboard's replays go: the server itself, over plain HTTP (the replay
+    client speaks neither TLS nor Unix sockets: then no target)."""
+    if not url.startswith("http://"):
+        return None
+    return f"http://127.0.0.1:{port}" if host in ("0.0.0.0", "::", "") else url
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -157,12 +168,59 @@ def proxy(upstream: str, listen: str, keep_host: bool, forwarded: bool, timeout:
 @click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)
 @click.option("--app-dir", default=".", show_default=True,
               help="Look for MODULE in this directory.")
+@uvicorn_options
 @capture_options
-def run(app_path: str, host: str, port: int, app_dir: str, **capture: Any) -> None:
-    """Serve MODULE:APP under uvicorn with capture on (no code change)."""
-    app = load_app(app_path, app_dir)
-    _serve(app, host, port, name=app_path,
-           banner=f"asgi-inspector: serving {app_path} on {{url}}", **capture)
+def run(app_path: str, host: str, port: int, app_dir: str, **options: Any) -> None:
+    """Serve MODULE:APP under uvicorn with capture on (no code change).
+
+    Takes uvicorn's own options with their meanings (--reload, --workers, --factory,
+    --root-path, --env-file, --lifespan, --proxy-headers, --uds, --ssl-*). With --reload or
+    --workers the app runs in child processes, each captured; this process shows them all.
+    """
+    from inspector.run_options import RunOptions, RunOptionsError
+
+    capture = {k: options.pop(k) for k in list(options) if k in CAPTURE_OPTION_NAMES}
+    try:
+        run_options = RunOptions.from_cli(**options)
+        run_options.prepare()          # --env-file, --ssl-* checked before anything starts
+    except RunOptionsError as exc:
+        raise click.ClickException(str(exc)) from None
+    banner = f"asgi-inspector: serving {app_path} on {{url}}"
+    if run_options.in_children:
+        _run_children(app_path, host, port, app_dir, run_options, banner, **capture)
+        return
+    app = load_app(app_path, app_dir, factory=run_options.factory)
+    _serve(app, host, port, name=app_path, banner=banner, uds=run_options.uds,
+           **run_options.server_options(), **capture)
+
+
+def _run_children(app_path: str, host: str, port: int, app_dir: str, run_options: Any,
+                  banner: str, save: str | None, capacity: int, max_bytes: str,
+                  body_limit: str, headless: bool, no_tap: bool) -> None:
+    """--reload / --workers: uvicorn's supervisor runs the app in child processes, each
+    captured and tapped (the taps are private to this run: --no-tap changes nothing)."""
+    from inspector.child_app import spec
+    from inspector.children import run_in_children
+    from inspector.serve import StartupError
+
+    if save and "{pid}" not in save:
+        raise click.ClickException(
+            "--save with --reload or --workers: every process writes its own file; put "
+            "{pid} in the name (e.g. capture-{pid}.jsonl)")
+    load_app(app_path, app_dir)       # a typo is one line now, not a crash in every child
+    dashboard = not headless and sys.stdin.isatty() and sys.stdout.isatty()
+    app_spec = spec(app_path, app_dir, run_options.factory, name=app_path, capacity=capacity,
+                    max_bytes=_size(max_bytes), body_limit=_size(body_limit), save=save)
+    show = None
+    if dashboard:
+        def show(feed: Any, url: str, replay_to: str | None) -> None:
+            run_dashboard(feed, title=banner.format(url=url).split(": ", 1)[-1],
+                          replay_to=replay_to, replay_captured=True)
+    try:
+        run_in_children(app_spec, host, port, run_options, banner, show,
+                        replay_url=_replay_url)
+    except StartupError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 @cli.command()
@@ -385,20 +443,29 @@ def open_capture(path: str, replay_to: str | None) -> None:
     run_dashboard(feed, title=os.path.basename(path), replay_to=replay_to)
 
 
-def load_app(app_path: str, app_dir: str = ".") -> Any:
-    """Import MODULE:APP (uvicorn's syntax), or fail with one line that says why."""
+def load_app(app_path: str, app_dir: str = ".", factory: bool = False) -> Any:
+    """Import MODULE:APP (uvicorn's syntax), or fail with one line that says why.
+
+    factory: APP is a callable returning the app (uvicorn's --factory); it is called."""
     from uvicorn.importer import ImportFromStringError, import_from_string
 
     if ":" not in app_path:
         raise click.ClickException(f"{app_path!r}: expected MODULE:APP, e.g. main:app")
     sys.path.insert(0, os.path.abspath(app_dir))
     try:
-        return import_from_string(app_path)
+        app = import_from_string(app_path)
     except ImportFromStringError as exc:
         raise click.ClickException(str(exc).strip().splitlines()[0]) from None
     except Exception as exc:
         raise click.ClickException(
             f"importing {app_path!r} failed: {type(exc).__name__}: {exc}") from None
+    if not factory:
+        return app
+    try:
+        return app()
+    except Exception as exc:
+        raise click.ClickException(
+            f"the app factory {app_path!r} failed: {type(exc).__name__}: {exc}") from None
 
 
 if __name__ == "__main__":
