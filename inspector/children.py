@@ -55,6 +55,7 @@ class TapLines:
         self.folder = FlowFolder(body_cap=0, details=False)
         self.lines: dict[str, FlowLines] = {}
         self.live: set[str] = set()
+        self.missed: dict[str, int] = {}
 
     def take(self, item: FeedItem) -> tuple[list[str], list[str]]:
         if isinstance(item, SourceInfo):
@@ -69,12 +70,20 @@ class TapLines:
             lines.finished.clear()
             return out, []
         if isinstance(item, SourceStatus):
+            out: list[str] = []
+            notes: list[str] = []
+            missed = item.missed - self.missed.get(item.source, 0)
+            if missed > 0:
+                self.missed[item.source] = item.missed
+                out.append(f"(missed {missed} events of {visible(item.source)}: its ring "
+                           "buffer wrapped)")
             if item.gone and item.source in self.live:
                 self.live.discard(item.source)
-                return self.still_open([item.source]), [
-                    f"asgi-inspector: {visible(item.source)} gone"]
-            if item.error and not item.gone:
-                return [], [f"asgi-inspector: {visible(item.error)}"]
+                out += self.still_open([item.source])
+                notes.append(f"asgi-inspector: {visible(item.source)} gone")
+            elif item.error and not item.gone:
+                notes.append(f"asgi-inspector: {visible(item.error)}")
+            return out, notes
         return [], []
 
     def still_open(self, sources: Iterable[str]) -> list[str]:
@@ -88,6 +97,17 @@ class TapLines:
             for flow in flows:
                 self.folder.forget(source, flow.conn)
         return out
+
+
+# Seconds the supervisor has to stop (uvicorn's 3 s grace per worker, and lifespan
+# shutdowns) before its whole process group is killed.
+STOP_GRACE = 20.0
+
+
+def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+    """SIGKILL the supervisor and its children (its own session, so its own group)."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)
 
 
 def _write(stream: TextIO, lines: list[str]) -> None:
@@ -155,9 +175,13 @@ class Children:
                 _write(out, lines)
                 _write(err, notes)
         following = asyncio.create_task(follow())
+        waited = 0.0
         try:
             while proc.poll() is None:
                 await asyncio.sleep(0.1)
+                waited = waited + 0.1 if stopping else 0.0
+                if waited > STOP_GRACE:       # told to stop, and still not stopped
+                    _kill_group(proc)
             # The children are gone: let their last events arrive, then end.
             for _ in range(50):
                 if not printer.live:
@@ -167,7 +191,7 @@ class Children:
             following.cancel()
             await asyncio.gather(following, return_exceptions=True)
             if proc.poll() is None:
-                proc.kill()
+                _kill_group(proc)
                 proc.wait()
         _write(out, printer.still_open(list(printer.lines)))
         return 0 if stopping else proc.returncode
@@ -185,9 +209,9 @@ class Children:
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
                 try:
-                    proc.wait(15)
+                    proc.wait(STOP_GRACE)
                 except subprocess.TimeoutExpired:
-                    proc.kill()
+                    _kill_group(proc)
                     proc.wait()
             self.cleanup()
         return 0 if proc.returncode in (0, -signal.SIGTERM) else proc.returncode

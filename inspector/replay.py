@@ -46,7 +46,8 @@ class Exchange:
     def not_replayable(self) -> str:
         """Why this exchange cannot be sent again faithfully ("" when it can)."""
         if self.body_cut:
-            return ("request body was cut at capture: capture again with a larger "
+            what = "a client message" if self.type == "websocket" else "request body"
+            return (f"{what} was cut at capture: capture again with a larger "
                     "--body-limit to replay it")
         return ""
 

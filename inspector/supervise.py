@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import multiprocessing
 import os
 import signal
 import socket
@@ -54,7 +55,10 @@ def main() -> None:
         else:
             Multiprocess(config, sockets=[sock]).run()
     except KeyboardInterrupt:
-        pass
+        # Before uvicorn's supervisor took over the signals: children it had started
+        # would keep this process waiting for them at exit.
+        for child in multiprocessing.active_children():
+            child.terminate()
     finally:
         sock.close()
     sys.exit(0)
