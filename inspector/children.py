@@ -64,11 +64,11 @@ class TapLines:
             return [], [f"asgi-inspector: {visible(item.source)} serving"]
         if isinstance(item, Batch):
             lines = self.lines.setdefault(item.source, FlowLines(0.0))
-            out = lines.lines(self.folder.extend(item.events, item.source))
+            printed = lines.lines(self.folder.extend(item.events, item.source))
             for source, conn in lines.finished:     # printed: keep memory bounded
                 self.folder.forget(source, conn)
             lines.finished.clear()
-            return out, []
+            return printed, []
         if isinstance(item, SourceStatus):
             out: list[str] = []
             notes: list[str] = []

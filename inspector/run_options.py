@@ -86,7 +86,9 @@ class RunOptions:
 
     @classmethod
     def from_cli(cls, **values: Any) -> RunOptions:
-        return cls(**{k: list(v) if isinstance(v, tuple) else v for k, v in values.items()})
+        fields: dict[str, Any] = {k: list(v) if isinstance(v, tuple) else v
+                                  for k, v in values.items()}
+        return cls(**fields)
 
     def prepare(self) -> None:
         """Load --env-file (as uvicorn does: set variables win) and check the rest."""
