@@ -63,13 +63,18 @@ def test_dashboard_follows_the_reloaded_children(tmp_path: Path) -> None:
                     (f for f in _flows(app) if f.path == "/first"), None), timeout=15)
                 source.write_text(APP.replace('VERSION = "v1"', 'VERSION = "v2"'))
                 second = await _answer(url + "/second", "v2")
+                # Polls answered by the old process before the reload are /second too.
                 new = await until(pilot, lambda: next(
-                    (f for f in _flows(app) if f.path == "/second"), None), timeout=15)
+                    (f for f in _flows(app) if f.path == "/second"
+                     and f.source == f"pid {second['pid']}"), None), timeout=15)
                 app.rows.select_flow(new)
                 await pilot.pause()
                 await pilot.press("r")
                 replay = await until(pilot, lambda: next(
                     (f for f in _flows(app) if f.replay_of and f.status), None), timeout=15)
+                assert f"replay of {new.source}#{new.conn}: same" in await until(
+                    pilot, lambda: [str(n.message) for n in app._notifications
+                                    if str(n.message).startswith("replay of")])
                 seen.update(first=first, second=second, old=old.source, new=new.source,
                             replay=(replay.source, replay.path),
                             paths=[f.path for f in _flows(app)])
