@@ -186,6 +186,9 @@ def test_factory_root_path_env_file_lifespan_off_and_proxy_headers(tmp_path: Pat
     assert status == 0, "\n".join(run.err)
     assert answer["version"] == "from-factory"
     assert answer["root_path"] == "/api"
+    # ASGI's path includes root_path: the line shows the path once, as the client sent it.
+    assert answer["path"] == "/api/items"
+    assert run.lines_with(" GET /api/items 200 ") and not run.lines_with("/api/api")
     assert answer["env"] == "from-env-file"
     assert answer["client"] == "203.0.113.9"
 
