@@ -110,7 +110,7 @@ def _duration(value: float | None, flow: Flow) -> str:
 
 def target_text(flow: Flow) -> str:
     """The path and query, safe to show."""
-    text = flow.root_path + flow.path
+    text = flow.full_path
     if flow.query:
         text += "?" + flow.query.decode("latin-1")
     return visible(text)

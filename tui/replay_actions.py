@@ -142,6 +142,9 @@ class ReplayDesk:
             exchange = edited if edited is not None else exchange_of(self.model, flow)
             if exchange is None:
                 self.notice(f"{flow_label(flow)} cannot be replayed (events gone?)", "warning")
+            elif exchange.not_replayable:
+                self.notice(visible(f"{flow_label(flow)} not replayed: "
+                                    f"{exchange.not_replayable}"), "warning", timeout=8)
             else:
                 pairs.append((flow, exchange))
         if pairs:
@@ -161,7 +164,7 @@ class ReplayDesk:
             finally:
                 if not self.captured:
                     self._feed_replays()
-            comparison = compare(original, replayed)
+            comparison = compare(original, replayed, seen_by=self.target.seen_by)
             self.comparisons[label] = comparison
             self.notice(visible(f"replay of {label}: {comparison.summary()}")[:300],
                         "information" if comparison.same else "warning", timeout=6)

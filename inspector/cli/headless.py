@@ -16,7 +16,7 @@ from inspector.text import human_duration, human_size, visible
 
 def target(flow: Flow) -> str:
     """Path and query as the client asked, safe to print."""
-    text = flow.root_path + flow.path
+    text = flow.full_path
     if flow.query:
         text += "?" + flow.query.decode("latin-1")
     return visible(text)

@@ -17,6 +17,7 @@ import click
 from inspector import __version__
 from inspector.cli.redis_sources import (CaptureSource, load_stream, publish_summary, redis_feed,
                                  redis_target)
+from inspector.cli.run_options import uvicorn_options
 
 MiB = 1024 * 1024
 
@@ -63,6 +64,10 @@ def capture_options(func: Callable[..., Any]) -> Callable[..., Any]:
     return func
 
 
+CAPTURE_OPTION_NAMES = ("save", "capacity", "max_bytes", "body_limit", "headless", "no_tap",
+                        "publish")
+
+
 def run_dashboard(feed: Any, **options: Any) -> None:
     """Open the dashboard (the `tui` package) on a feed.
 
@@ -86,7 +91,7 @@ def run_dashboard(feed: Any, **options: Any) -> None:
 def _serve(app: Any, host: str, port: int, save: str | None, capacity: int, max_bytes: str,
            body_limit: str, headless: bool, no_tap: bool, name: str, banner: str,
            companions: tuple[Callable[[], Any], ...] = (), log_level: str = "warning",
-           publish: str | None = None, **uvicorn_options: Any) -> None:
+           publish: str | None = None, uds: str | None = None, **uvicorn_options: Any) -> None:
     from inspector.cli.serve import CaptureOptions, CaptureServer, StartupError
 
     publish = publish or os.environ.get("ASGI_INSPECTOR_PUBLISH") or None
@@ -99,7 +104,7 @@ def _serve(app: Any, host: str, port: int, save: str | None, capacity: int, max_
         server = CaptureServer(app, host, port, options, name=name, companions=companions,
                                # The dashboard owns the terminal: no uvicorn logs on it.
                                log_level="critical" if dashboard else log_level,
-                               **uvicorn_options)
+                               uds=uds, **uvicorn_options)
         if not dashboard:
             click.echo(banner.format(url=server.url), err=True)
             server.run_foreground(headless_out=sys.stdout)
@@ -108,8 +113,7 @@ def _serve(app: Any, host: str, port: int, save: str | None, capacity: int, max_
 
             server.start_background()
             try:
-                local = f"http://127.0.0.1:{server.port}" if host in ("0.0.0.0", "::", "") \
-                    else server.url
+                local = _replay_url(server.url, host, server.port)
                 run_dashboard(LocalFeed(server.middleware, name=name),
                               title=banner.format(url=server.url).split(": ", 1)[-1],
                               replay_to=local, replay_captured=True)
@@ -121,6 +125,14 @@ def _serve(app: Any, host: str, port: int, save: str | None, capacity: int, max_
     if errors:
         click.echo(f"asgi-inspector: {errors} capture errors (the app was unaffected)", err=True)
     publish_summary(server.middleware)
+
+
+def _replay_url(url: str, host: str, port: int) -> str | None:
+    """Where the dashboard's replays go: the server itself, over plain HTTP (the replay
+    client speaks neither TLS nor Unix sockets: then no target)."""
+    if not url.startswith("http://"):
+        return None
+    return f"http://127.0.0.1:{port}" if host in ("0.0.0.0", "::", "") else url
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -176,12 +188,64 @@ def proxy(upstream: str, listen: str, keep_host: bool, forwarded: bool, timeout:
 @click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)
 @click.option("--app-dir", default=".", show_default=True,
               help="Look for MODULE in this directory.")
+@uvicorn_options
 @capture_options
-def run(app_path: str, host: str, port: int, app_dir: str, **capture: Any) -> None:
-    """Serve MODULE:APP under uvicorn with capture on (no code change)."""
-    app = load_app(app_path, app_dir)
-    _serve(app, host, port, name=app_path,
-           banner=f"asgi-inspector: serving {app_path} on {{url}}", **capture)
+def run(app_path: str, host: str, port: int, app_dir: str, **options: Any) -> None:
+    """Serve MODULE:APP under uvicorn with capture on (no code change).
+
+    Takes uvicorn's own options with their meanings (--reload, --workers, --factory,
+    --root-path, --env-file, --lifespan, --proxy-headers, --uds, --ssl-*). With --reload or
+    --workers the app runs in child processes, each captured; this process shows them all.
+    """
+    from inspector.cli.run_options import RunOptions, RunOptionsError
+
+    capture = {k: options.pop(k) for k in list(options) if k in CAPTURE_OPTION_NAMES}
+    try:
+        run_options = RunOptions.from_cli(**options)
+        run_options.prepare()          # --env-file, --ssl-* checked before anything starts
+    except RunOptionsError as exc:
+        raise click.ClickException(str(exc)) from None
+    banner = f"asgi-inspector: serving {app_path} on {{url}}"
+    if run_options.in_children:
+        _run_children(app_path, host, port, app_dir, run_options, banner, **capture)
+        return
+    app = load_app(app_path, app_dir, factory=run_options.factory)
+    _serve(app, host, port, name=app_path, banner=banner, uds=run_options.uds,
+           **run_options.server_options(), **capture)
+
+
+def _run_children(app_path: str, host: str, port: int, app_dir: str, run_options: Any,
+                  banner: str, save: str | None, capacity: int, max_bytes: str,
+                  body_limit: str, headless: bool, no_tap: bool,
+                  publish: str | None = None) -> None:
+    """--reload / --workers: uvicorn's supervisor runs the app in child processes, each
+    captured and tapped (the taps are private to this run: --no-tap changes nothing)."""
+    from inspector.cli.child_app import spec
+    from inspector.cli.children import run_in_children
+    from inspector.cli.serve import StartupError
+
+    if save and "{pid}" not in save:
+        raise click.ClickException(
+            "--save with --reload or --workers: every process writes its own file; put "
+            "{pid} in the name (e.g. capture-{pid}.jsonl)")
+    publish = publish or os.environ.get("ASGI_INSPECTOR_PUBLISH") or None
+    if publish:
+        redis_target(publish, need_client=True)      # a bad URL: one line, before binding
+    load_app(app_path, app_dir)       # a typo is one line now, not a crash in every child
+    dashboard = not headless and sys.stdin.isatty() and sys.stdout.isatty()
+    app_spec = spec(app_path, app_dir, run_options.factory, name=app_path, capacity=capacity,
+                    max_bytes=_size(max_bytes), body_limit=_size(body_limit), save=save,
+                    publish=publish)
+    show = None
+    if dashboard:
+        def show(feed: Any, url: str, replay_to: str | None) -> None:
+            run_dashboard(feed, title=banner.format(url=url).split(": ", 1)[-1],
+                          replay_to=replay_to, replay_captured=True)
+    try:
+        run_in_children(app_spec, host, port, run_options, banner, show,
+                        replay_url=_replay_url)
+    except StartupError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 @cli.command()
@@ -254,10 +318,17 @@ def compile_filter_option(text: str | None) -> Callable[[Any], bool] | None:
               help="Another response header to ignore when comparing (repeatable).")
 @click.option("--save", type=click.Path(dir_okay=False, writable=True),
               help="Keep the replayed flows in this capture file.")
+@click.option("--strict", is_flag=True,
+              help="Exit 1 also when a flow cannot be replayed (its request body was cut "
+                   "at capture).")
 def replay(capture: str, to_url: str | None, app_path: str | None, app_dir: str,
            filter_text: str | None, concurrency: int, pace: str, ignore_header: tuple[str, ...],
-           save: str | None) -> None:
-    """Replay a capture (or HAR) and compare: exit 1 when any flow answers differently."""
+           save: str | None, strict: bool) -> None:
+    """Replay a capture (or HAR) and compare: exit 1 when any flow answers differently.
+
+    A flow whose request body was cut at capture is not replayed (it would send a
+    different request): it is listed with the reason, and counts as a failure only with
+    --strict."""
     import asyncio
 
     from inspector.flows.fold import fold_events
@@ -284,7 +355,12 @@ def replay(capture: str, to_url: str | None, app_path: str | None, app_dir: str,
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
 
+    skipped = [e for e in chosen if e.not_replayable]
+    chosen = [e for e in chosen if not e.not_replayable]
+
     async def go() -> list[Any]:
+        if not chosen:
+            return []
         await target.start()
         try:
             return await replay_all(target, chosen, pace=pace, concurrency=concurrency)
@@ -302,22 +378,29 @@ def replay(capture: str, to_url: str | None, app_path: str | None, app_dir: str,
     differ = 0
     for exchange, flow in results:
         original = originals[exchange.conn]
-        verdict = compare(original, flow, ignore)
+        verdict = compare(original, flow, ignore, seen_by=target.seen_by)
         differ += not verdict.same
         what = "WS" if original.type == "websocket" else visible(original.method)
-        note = " (body was cut at capture: replayed the part kept)" if exchange.body_cut else ""
         click.echo(f"{exchange.label} {what} {shown_target(original)} "
-                   f"{original.status} -> {flow.status} {visible(verdict.summary())}{note}")
+                   f"{original.status} -> {flow.status} {visible(verdict.summary())}")
         if verdict.body_diff:
             for line in verdict.body_diff.splitlines()[:20]:
                 click.echo(f"    {visible(line)}")
-    click.echo(f"{len(results)} replayed: {len(results) - differ} same, {differ} differ")
+    for exchange in skipped:
+        original = originals[exchange.conn]
+        what = "WS" if original.type == "websocket" else visible(original.method)
+        click.echo(f"{exchange.label} {what} {shown_target(original)} "
+                   f"not replayed: {exchange.not_replayable}")
+    summary = f"{len(results)} replayed: {len(results) - differ} same, {differ} differ"
+    if skipped:
+        summary += f"; {len(skipped)} not replayable"
+    click.echo(summary)
     if save:
         from inspector.io.capture_file import CaptureWriter
 
         with CaptureWriter(save, {"replay_of": capture}) as writer:
             writer.write(target.recorder.events())
-    if differ:
+    if differ or (strict and skipped):
         sys.exit(1)
 
 
@@ -407,20 +490,29 @@ def open_capture(path: str, replay_to: str | None) -> None:
     run_dashboard(feed, title=os.path.basename(path), replay_to=replay_to)
 
 
-def load_app(app_path: str, app_dir: str = ".") -> Any:
-    """Import MODULE:APP (uvicorn's syntax), or fail with one line that says why."""
+def load_app(app_path: str, app_dir: str = ".", factory: bool = False) -> Any:
+    """Import MODULE:APP (uvicorn's syntax), or fail with one line that says why.
+
+    factory: APP is a callable returning the app (uvicorn's --factory); it is called."""
     from uvicorn.importer import ImportFromStringError, import_from_string
 
     if ":" not in app_path:
         raise click.ClickException(f"{app_path!r}: expected MODULE:APP, e.g. main:app")
     sys.path.insert(0, os.path.abspath(app_dir))
     try:
-        return import_from_string(app_path)
+        app = import_from_string(app_path)
     except ImportFromStringError as exc:
         raise click.ClickException(str(exc).strip().splitlines()[0]) from None
     except Exception as exc:
         raise click.ClickException(
             f"importing {app_path!r} failed: {type(exc).__name__}: {exc}") from None
+    if not factory:
+        return app
+    try:
+        return app()
+    except Exception as exc:
+        raise click.ClickException(
+            f"the app factory {app_path!r} failed: {type(exc).__name__}: {exc}") from None
 
 
 from inspector.cli.check import check as _check  # noqa: E402 (needs `cli` defined)

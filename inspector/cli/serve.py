@@ -11,15 +11,19 @@ its last events and every flow that never finished is printed as such.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import gc
+import os
 import signal
 import socket
+import stat
 import sys
 import threading
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TextIO
 
 from inspector.events.model import SCOPE, Event, decode_records
@@ -108,6 +112,40 @@ def bind(host: str, port: int) -> socket.socket:
     sock.listen(2048)
     sock.set_inheritable(True)
     return sock
+
+
+def bind_unix(path: str) -> socket.socket:
+    """A listening Unix domain socket at `path` (mode 0666, as uvicorn's --uds makes it).
+
+    A socket file left by a server that is gone is replaced; one something still listens
+    on is a StartupError, as a busy port is.
+    """
+    from inspector.tap.runtime_dir import listening
+
+    if os.path.exists(path):
+        if not stat.S_ISSOCK(os.lstat(path).st_mode):
+            raise StartupError(f"cannot listen on {path}: the file exists and is not a socket")
+        if listening(Path(path)):
+            raise StartupError(f"cannot listen on {path}: a server is listening there")
+        os.unlink(path)
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.bind(path)
+        os.chmod(path, 0o666)
+    except OSError as exc:
+        sock.close()
+        raise StartupError(f"cannot listen on {path}: {exc.strerror}") from None
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def remove_socket_file(path: str | None) -> None:
+    """Remove a Unix socket file we bound (uvicorn removes its --uds file at exit too)."""
+    if path:
+        with contextlib.suppress(OSError):
+            if stat.S_ISSOCK(os.lstat(path).st_mode):
+                os.unlink(path)
 
 
 def quiet_collector() -> None:
@@ -214,11 +252,12 @@ class CaptureServer:
     def __init__(self, app: Any, host: str, port: int, options: CaptureOptions, *,
                  name: str = "", companions: Sequence[Callable[[], Awaitable[Any]]] = (),
                  log_level: str = "warning", own_process: bool = False,
-                 **uvicorn_options: Any):
+                 uds: str | None = None, **uvicorn_options: Any):
         import uvicorn
 
-        self.sock = bind(host, port)
-        self.host, self.port = host, self.sock.getsockname()[1]
+        self.uds = uds
+        self.sock = bind_unix(uds) if uds else bind(host, port)
+        self.host, self.port = host, (0 if uds else self.sock.getsockname()[1])
         self.middleware = InspectorMiddleware(
             app, capacity=options.capacity, max_bytes=options.max_bytes,
             body_limit=options.body_limit, save=options.save, tap=options.tap, name=name,
@@ -230,7 +269,8 @@ class CaptureServer:
         # (2.5% of the proxy's time, quoting paths).
         uvicorn_options.setdefault("access_log", False)
         uvicorn_options.setdefault("ws", "websockets-sansio")
-        config = uvicorn.Config(self.middleware, log_level=log_level, lifespan="auto",
+        uvicorn_options.setdefault("lifespan", "auto")
+        config = uvicorn.Config(self.middleware, log_level=log_level,
                                 timeout_graceful_shutdown=3, **uvicorn_options)
         self.server = uvicorn.Server(config)
         self.companions = companions
@@ -239,7 +279,10 @@ class CaptureServer:
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        if self.uds:
+            return f"unix:{self.uds}"
+        scheme = "https" if self.server.config.is_ssl else "http"
+        return f"{scheme}://{self.host}:{self.port}"
 
     async def _serve(self, printer: HeadlessPrinter | None) -> None:
         tasks = [asyncio.create_task(printer.run())] if printer is not None else []
@@ -273,6 +316,7 @@ class CaptureServer:
         finally:
             signal.signal(signal.SIGTERM, previous)
             self.sock.close()
+            remove_socket_file(self.uds)
             if printer is not None:
                 printer.finish()
             self.middleware.close()
@@ -296,4 +340,5 @@ class CaptureServer:
         if self._thread is not None:
             self._thread.join(10)
         self.sock.close()
+        remove_socket_file(self.uds)
         self.middleware.close()

@@ -118,10 +118,19 @@ class Flow:
         if not host and self.server:
             host = f"{self.server[0]}:{self.server[1]}"
         scheme = self.scheme or ("ws" if self.type == "websocket" else "http")
-        url = f"{scheme}://{host}{self.root_path}{self.path}"
+        url = f"{scheme}://{host}{self.full_path}"
         if self.query:
             url += "?" + self.query.decode("latin-1")
         return url
+
+    @property
+    def full_path(self) -> str:
+        """The path the client asked for. ASGI's `path` includes `root_path` (uvicorn sets
+        both so); a server that leaves it out gets it put in front."""
+        root = self.root_path
+        if root and self.path != root and not self.path.startswith(root.rstrip("/") + "/"):
+            return root + self.path
+        return self.path
 
     @property
     def duration(self) -> float | None:

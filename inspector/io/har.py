@@ -87,7 +87,7 @@ def request_url(flow: Flow, base_url: str | None = None) -> str:
     `base_url` ("http://127.0.0.1:8000", with an optional path prefix) replaces the
     scheme and host, for sending the request somewhere else.
     """
-    target = flow.raw_path or (flow.root_path + flow.path).encode("utf-8", "surrogateescape")
+    target = flow.raw_path or flow.full_path.encode("utf-8", "surrogateescape")
     url = quote(target or b"/", safe=_URI_SAFE)
     if flow.query:
         url += "?" + quote(flow.query, safe=_URI_SAFE)

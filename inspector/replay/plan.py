@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from inspector.events.model import Event
-from inspector.flows.model import Flow
+from inspector.flows.model import COMPLETE, Flow
 from inspector.flows.fold import REPLAY_KEY
 
 # Response headers that differ between two answers to the same request by nature.
@@ -41,6 +41,15 @@ class Exchange:
     # a network replay waits for as many before it closes.
     app_messages: int = 0
     body_cut: bool = False                     # a request chunk was cut at capture time
+
+    @property
+    def not_replayable(self) -> str:
+        """Why this exchange cannot be sent again faithfully ("" when it can)."""
+        if self.body_cut:
+            what = "a client message" if self.type == "websocket" else "request body"
+            return (f"{what} was cut at capture: capture again with a larger "
+                    "--body-limit to replay it")
+        return ""
 
     @property
     def label(self) -> str:
@@ -159,13 +168,22 @@ def compare_bodies(original: bytes, replayed: bytes, content_type: str = "") -> 
 
 
 def compare(original: Flow, replayed: Flow,
-            ignore_headers: Iterable[str] = VOLATILE_HEADERS) -> Comparison:
-    """Does the replay answer as the original did? Status, headers, body, WebSocket messages."""
+            ignore_headers: Iterable[str] = VOLATILE_HEADERS, *,
+            seen_by: str = "app") -> Comparison:
+    """Does the replay answer as the original did? Status, headers, body, WebSocket messages.
+
+    `original` is always the app's side of a connection (a capture). `seen_by` says what
+    `replayed` records: "app" (an in-process replay: the app's side too) or "client" (a
+    network replay: what a client received). A client sees neither an exception nor a
+    HEAD's body, so then the original is compared as a client would have seen it.
+    """
     ignore = frozenset(h.lower() for h in ignore_headers)
+    if seen_by == "client" and original.type == "http":
+        return _compare_as_client(original, replayed, ignore)
     result = Comparison()
     if original.status != replayed.status:
         result.differences.append(f"status {original.status} -> {replayed.status}")
-    if (original.exception is None) != (replayed.exception is None):
+    if seen_by == "app" and (original.exception is None) != (replayed.exception is None):
         what = replayed.exception.type if replayed.exception else "none"
         result.differences.append(f"app exception {original.exception.type if original.exception else 'none'} -> {what}")
     a, b = _headers(original, ignore), _headers(replayed, ignore)
@@ -175,15 +193,62 @@ def compare(original: Flow, replayed: Flow,
     if original.type == "websocket":
         _compare_messages(original, replayed, result)
         return result
+    _compare_body(original, replayed, result)
+    return result
+
+
+def _compare_body(original: Flow, replayed: Flow, result: Comparison) -> None:
     if original.response_body_truncated or replayed.response_body_truncated:
         if original.response_body_size != replayed.response_body_size:
             result.differences.append(f"body size {original.response_body_size} -> "
                                       f"{replayed.response_body_size}")
-        return result
+        return
     diffs, text = compare_bodies(original.response_body, replayed.response_body,
                                  _content_type(original))
     result.differences += diffs
     result.body_diff = text
+
+
+# What a client over the network observes of an HTTP exchange.
+SERVER_ERROR = "error response from the server"   # the app never started a response
+CUT = "connection cut"                            # the response started, never finished
+ANSWERED = "full response"
+NO_RESPONSE = "no response"
+
+
+def client_outcome(flow: Flow, side: str) -> str:
+    """How the exchange ended for its client. `side`: what `flow` records, "app" or
+    "client". On the app's side, a response never started is the server's 500 (uvicorn
+    answers an exception, or a return without a response, so), and a response started
+    and never finished is a connection the server closes mid-response."""
+    if flow.status is None:
+        return SERVER_ERROR if side == "app" else NO_RESPONSE
+    return ANSWERED if flow.state == COMPLETE else CUT
+
+
+def _compare_as_client(original: Flow, replayed: Flow, ignore: frozenset[str]) -> Comparison:
+    result = Comparison()
+    expected = client_outcome(original, "app")
+    got = client_outcome(replayed, "client")
+    status = 500 if expected == SERVER_ERROR else original.status
+    if status != replayed.status:
+        result.differences.append(f"status {status} -> {replayed.status}")
+    if expected == SERVER_ERROR:
+        # The server wrote that answer, not the app: only its status is the app's doing.
+        if got != ANSWERED:
+            result.differences.append(f"{expected} -> {got}")
+        return result
+    if expected != got:
+        result.differences.append(f"{expected} -> {got}")
+    a, b = _headers(original, ignore), _headers(replayed, ignore)
+    if got != NO_RESPONSE:
+        for name in sorted(set(a) | set(b)):
+            if a.get(name) != b.get(name):
+                result.differences.append(f"header {name}: {a.get(name)} -> {b.get(name)}")
+    # A cut body is however much got through before the cut; a HEAD has none on the wire
+    # (the server drops what the app sends).
+    if expected == got == ANSWERED and original.method.upper() != "HEAD":
+        _compare_body(original, replayed, result)
     return result
 
 

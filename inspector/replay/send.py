@@ -64,6 +64,8 @@ def _flow_of(events: list[Event], conn: int, source: str = "replay") -> Flow:
 class InProcessTarget:
     """Replays into an ASGI app in this process, no sockets."""
 
+    seen_by = "app"            # its flows record the app's side (see replay.compare)
+
     def __init__(self, app: Any, middleware: InspectorMiddleware | None = None,
                  quiet_period: float = 0.3) -> None:
         self.middleware = middleware or InspectorMiddleware(app, tap=False)
@@ -164,6 +166,8 @@ class InProcessTarget:
 
 class NetworkTarget:
     """Replays to a server over the network (h11 / wsproto), recording as the app would."""
+
+    seen_by = "client"         # its flows record what a client received (see replay.compare)
 
     def __init__(self, url: str, recorder: Recorder | None = None, timeout: float = 30.0,
                  quiet_period: float = 0.5) -> None:

@@ -10,6 +10,7 @@ import contextlib
 import os
 import socket
 import stat
+import time
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -118,9 +119,21 @@ def discover_taps(directory: Path | None = None) -> list[Path]:
             continue
         if listening(path):
             found.append((key, path))
-        else:
+        elif not _just_bound(path):
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
     return [path for _, path in sorted(found)]
+
+
+# A publisher binds its socket, then listens: in between, connections are refused. A
+# socket file younger than this is such a publisher starting, not a stale file.
+STARTING_SECONDS = 5.0
+
+
+def _just_bound(path: Path) -> bool:
+    try:
+        return time.time() - os.lstat(path).st_mtime < STARTING_SECONDS
+    except FileNotFoundError:
+        return False
 
 

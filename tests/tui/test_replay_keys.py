@@ -315,3 +315,21 @@ async def test_r_replays_a_websocket_session(serve: Any) -> None:
         replay = await until(pilot, lambda: next(
             (f for f in _flows(app) if f.replay_of == f"#{original.conn}"), None))
         assert [m.text for m in replay.messages] == ["hi", "echo:hi"]
+
+
+async def test_r_on_a_flow_whose_body_was_cut_says_why_instead(serve: Any) -> None:
+    middleware = InspectorMiddleware(starlette_app(), tap=False, body_limit=8)
+    server = serve(middleware)
+    with httpx.Client(base_url=server.url) as client:
+        client.post("/echo", content=b"x" * 100)
+    app = _app(middleware, server.url)
+    async with app.run_test(size=SIZE) as pilot:
+        original = await _select(pilot, "/echo")
+        await pilot.press("r")
+        note = await until(pilot, lambda: [n for n in _notes(app) if "not replayed" in n])
+        assert note[0].startswith(f"#{original.conn} not replayed: request body was cut")
+        assert "--body-limit" in note[0]
+        await pilot.pause(0.3)
+        assert not _replay_notes(app) and not any(n.startswith("Replaying") for n in _notes(app))
+        assert not any(f.replay_of for f in _flows(app))
+        assert [f.path for f in _flows(app)] == ["/echo"]

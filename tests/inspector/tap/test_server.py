@@ -409,12 +409,22 @@ async def test_sockets_are_named_by_pid_private_and_removed(
     assert discover_taps(tap_dir) == [two.path]
 
 
-def dead_socket(path: Path, listen: bool) -> None:
-    """Leave a socket file nobody listens on, as a killed process does."""
+def dead_socket(path: Path, listen: bool, age: float = 60.0) -> None:
+    """Leave a socket file nobody listens on, as a killed process does (`age` s ago)."""
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
         sock.bind(str(path))
         if listen:
             sock.listen()
+    then = time.time() - age
+    os.utime(path, (then, then))
+
+
+async def test_discovery_leaves_a_socket_bound_moments_ago(tap_dir: Path) -> None:
+    """A publisher binds, then listens: a reader looking in between must not remove it."""
+    starting = tap_dir / "999999998-0.sock"
+    dead_socket(starting, listen=False, age=0.0)
+    assert discover_taps(tap_dir) == []
+    assert starting.exists()
 
 
 async def test_discovery_removes_stale_sockets(
