@@ -148,6 +148,48 @@ def test_head_too_long_is_malformed(prefer_h11: bool) -> None:
             parser.feed(b"x-big: " + b"b" * 990 + b"\r\n")
 
 
+def sized_head(size: int, interim: bytes = b"") -> bytes:
+    """A 200 response head of exactly `size` bytes (after `interim` 1xx heads), then "ok"."""
+    start = interim + b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n"
+    pad = size - len(start) - len(b"x-pad: \r\n\r\n")
+    head = start + b"x-pad: " + b"p" * pad + b"\r\n\r\n"
+    assert len(head) == size
+    return head + b"ok"
+
+
+def cuts(wire: bytes, how: str) -> list[bytes]:
+    """`wire` as it may arrive: whole, byte by byte, or around the limit."""
+    if how == "whole":
+        return [wire]
+    if how == "bytes":
+        return [wire[i:i + 1] for i in range(len(wire))]
+    if how == "halves":
+        return [wire[:len(wire) // 2], wire[len(wire) // 2:]]
+    return [wire[:MAX_HEAD - 1], wire[MAX_HEAD - 1:]]   # "at-limit"
+
+
+@pytest.mark.parametrize("how", ["whole", "bytes", "halves", "at-limit"])
+@pytest.mark.parametrize("interim", [b"", b"HTTP/1.1 100 Continue\r\n\r\n"],
+                         ids=["final", "after-1xx"])
+def test_head_limit_is_the_same_however_the_head_arrives(prefer_h11: bool, how: str,
+                                                         interim: bytes) -> None:
+    assert MAX_HEAD == 64 * 1024
+    for size in (MAX_HEAD - 1, MAX_HEAD):
+        events = parse(cuts(sized_head(size, interim), how), prefer_h11)
+        assert events[0].status_code == 200 and body(events) == b"ok"
+        assert events[-1] == EndOfResponse(True)
+    for size in (MAX_HEAD + 1, MAX_HEAD + 40_000):
+        with pytest.raises(MalformedResponse, match=f"longer than {MAX_HEAD} bytes"):
+            parse(cuts(sized_head(size, interim), how), prefer_h11)
+
+
+def test_head_under_the_limit_ending_in_a_read_that_passes_it(prefer_h11: bool) -> None:
+    wire = sized_head(MAX_HEAD - 10).replace(b"Content-Length: 2", b"Content-Length: 9")
+    wire = wire[:-2] + b"x" * 9    # the body (the same length as the head made room for)
+    events = parse([wire[:100], wire[100:]], prefer_h11)
+    assert body(events) == b"x" * 9 and events[-1] == EndOfResponse(True)
+
+
 @pytest.mark.parametrize("wire", [
     b"",
     b"HTTP/1.1 200 OK\r\nContent-Le",
