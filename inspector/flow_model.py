@@ -102,6 +102,8 @@ class Flow:
     app_exited: bool = False
     event_seqs: list[int] = field(default_factory=list)
     replay_of: str | None = None          # "<source>#<conn>" of the original, for a replay
+    # What the app noted about the exchange (events.NOTES_KEY), e.g. a proxy's retry.
+    notes: tuple[str, ...] = ()
 
     @property
     def url(self) -> str:

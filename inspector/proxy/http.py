@@ -7,6 +7,14 @@ taking the next) and then watches for the client leaving; for a body-less reques
 watcher starts only once the exchange takes a while (see `WATCH_AFTER`). If the client
 leaves, the child aborts the upstream connection, which wakes the main coroutine, which
 then returns quietly and never puts that connection back in the pool.
+
+A request that fails on a reused connection before any byte of a response arrived is sent
+once more, on a new connection, only if that cannot repeat an effect: its method is
+idempotent (RFC 9110 9.2.2) and the proxy still holds all of it. A proxy must not resend
+anything else on its own (RFC 9112 9.3.1): a POST on a connection that dies is a 502. The
+resend is not the client's, so the capture says it: a note (`events.NOTES_KEY`) on the
+response's http.response.start, which the server ignores and the fold turns into
+`Flow.notes`.
 """
 
 from __future__ import annotations
@@ -15,6 +23,8 @@ import asyncio
 import sys
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any, TypeVar
+
+from inspector.events import NOTES_KEY
 
 from .errors import BAD_GATEWAY, GATEWAY_TIMEOUT, ProxyError, UpstreamFailure
 from .http_translate import (
@@ -44,6 +54,8 @@ T = TypeVar("T")
 
 # How long the upstream may take before the proxy starts watching for the client leaving.
 WATCH_AFTER = 0.05
+# RFC 9110 9.2.2: requests whose intended effect is the same sent once or many times.
+IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
 
 
 async def within(awaitable: Awaitable[T], delay: float) -> T:
@@ -60,6 +72,8 @@ class _ClientGone(Exception):
 
 class HttpExchange:
     """One request/response through the proxy."""
+
+    notes: list[str] | None = None     # for the capture (NOTES_KEY); most requests have none
 
     def __init__(self, scope: Scope, receive: Receive, send: Send, pool: ConnectionPool, *,
                  keep_host: bool, forwarded: bool, read_timeout: float) -> None:
@@ -94,10 +108,16 @@ class HttpExchange:
                 data = self._encode_request(body, more)
                 head = await self._request(data, more)
             except UpstreamFailure as failure:
-                for message in error_messages(failure):
+                messages = error_messages(failure)
+                if self.notes:
+                    messages[0][NOTES_KEY] = self.notes
+                for message in messages:
                     await self._send(message)
                 return
-            await self._send(response_start(head))
+            start = response_start(head)
+            if self.notes:
+                start[NOTES_KEY] = self.notes
+            await self._send(start)
             await self._stream_body()
         except _ClientGone:
             return
@@ -124,9 +144,8 @@ class HttpExchange:
     async def _request(self, data: bytes, more: bool) -> ResponseHead:
         """Send the head (and a whole body) and read the response head, retrying once.
 
-        The retry is for a pooled connection the upstream closed just as it was reused:
-        only when nothing of a response arrived and the body is still in hand (it came in
-        one piece), so nothing is sent twice that the client sent once.
+        The retry is for a pooled connection the upstream closed just as it was reused,
+        and only for what may be sent twice (see the module's docstring).
         """
         for attempt in (0, 1):
             conn = self.pool.acquire_idle() if attempt == 0 else None
@@ -144,11 +163,31 @@ class HttpExchange:
                 self.conn = None
                 if self.client_gone:
                     raise _ClientGone from None
-                retry = (attempt == 0 and conn.reused and not more and failure.before_response
-                         and failure.status == BAD_GATEWAY)
-                if not retry:
-                    raise
+                if attempt == 0 and conn.reused and failure.before_response \
+                        and failure.status == BAD_GATEWAY and self._may_resend(failure, more):
+                    continue
+                raise
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _may_resend(self, failure: UpstreamFailure, more: bool) -> bool:
+        """Whether a request that failed on a reused connection before any response byte
+        may go out again on a new one; noted for the capture either way."""
+        method = self.scope.get("method") or "GET"
+        if method not in IDEMPOTENT:
+            why = f"{method} is not idempotent (RFC 9112 9.3.1)"
+        elif more:
+            why = "its body was streamed, so the proxy no longer holds all of it"
+        else:
+            self._note(f"sent upstream twice: {failure}, on a reused connection, so the "
+                       f"idempotent {method} was sent again on a new one")
+            return True
+        self._note(f"not sent again after the reused connection failed: {why}")
+        return False
+
+    def _note(self, text: str) -> None:
+        if self.notes is None:
+            self.notes = []
+        self.notes.append(text)
 
     async def _send_head(self, conn: UpstreamConnection, data: bytes, more: bool) -> None:
         """Write head, first body chunk and (if it is all) the end, in one write."""

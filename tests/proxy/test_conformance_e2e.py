@@ -50,3 +50,78 @@ def test_head_limit_does_not_depend_on_how_the_head_arrives(servers: Servers, pi
     else:
         assert response.text.endswith(f"sent a malformed response: response head longer than "
                                       f"{MAX_HEAD} bytes\n")
+
+
+def recording_upstream(requests: list[bytes]):  # type: ignore[no-untyped-def]
+    """A raw upstream that records each request line. On its first connection it answers
+    the first request and hangs up on the second after reading it (the stale keep-alive
+    connection); later connections answer everything."""
+    connections = [0]
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        connections[0] += 1
+        first = connections[0] == 1
+        for n in range(1_000):
+            head = await read_head(reader)
+            length = [line for line in head.lower().split(b"\r\n")
+                      if line.startswith(b"content-length:")]
+            if length:
+                await reader.readexactly(int(length[0].split(b":")[1]))
+            requests.append(head.split(b"\r\n", 1)[0])
+            if first and n == 1:
+                return               # read it, close without a word
+            writer.write(OK)
+            await writer.drain()
+    return handle
+
+
+def captured_proxy(servers: Servers, upstream: str):  # type: ignore[no-untyped-def]
+    """The proxy inside the capture middleware, as `asgi-inspector proxy` runs it."""
+    from inspector import InspectorMiddleware
+    from inspector.proxy import ProxyApp
+
+    middleware = InspectorMiddleware(ProxyApp(upstream), tap=False)
+    return servers.serve_proxy(middleware), middleware
+
+
+def flows_of(middleware):  # type: ignore[no-untyped-def]
+    from inspector import fold_events
+    return [f for f in fold_events(middleware.events()) if f.type == "http"]
+
+
+@pytest.mark.parametrize("method", ["POST", "PATCH"])
+def test_non_idempotent_request_is_never_sent_twice(servers: Servers, method: str) -> None:
+    requests: list[bytes] = []
+    proxy, middleware = captured_proxy(servers, servers.raw(recording_upstream(requests)).url)
+    with httpx.Client(base_url=proxy.url, timeout=10) as client:
+        assert client.get("/warm").text == "ok"
+        response = client.request(method, "/pay", content=b"amount=10")
+    assert response.status_code == 502
+    assert response.headers["x-inspector-error"] == "connection closed"
+    assert "closed the connection before responding" in response.text
+    assert requests == [b"GET /warm HTTP/1.1", method.encode() + b" /pay HTTP/1.1"]
+    flow = flows_of(middleware)[-1]
+    assert flow.status == 502 and flow.path == "/pay"
+    assert flow.notes == (f"not sent again after the reused connection failed: {method} is "
+                          "not idempotent (RFC 9112 9.3.1)",)
+
+
+@pytest.mark.parametrize("method", ["GET", "PUT", "DELETE"])
+def test_idempotent_request_is_resent_and_the_capture_says_so(servers: Servers,
+                                                              method: str) -> None:
+    requests: list[bytes] = []
+    raw = servers.raw(recording_upstream(requests))
+    proxy, middleware = captured_proxy(servers, raw.url)
+    with httpx.Client(base_url=proxy.url, timeout=10) as client:
+        assert client.get("/warm").text == "ok"
+        response = client.request(method, "/thing", content=b"v=1" if method == "PUT" else None)
+    assert response.status_code == 200 and response.text == "ok"
+    assert "asgi_inspector" not in str(response.headers).lower()
+    line = method.encode() + b" /thing HTTP/1.1"
+    assert requests == [b"GET /warm HTTP/1.1", line, line] and raw.connections == 2
+    flows = flows_of(middleware)
+    assert flows[0].notes == ()
+    (note,) = flows[-1].notes
+    assert note.startswith("sent upstream twice: upstream 127.0.0.1:")
+    assert note.endswith(f"closed the connection before responding, on a reused connection, "
+                         f"so the idempotent {method} was sent again on a new one")
