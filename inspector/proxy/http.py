@@ -26,6 +26,7 @@ from typing import Any, TypeVar
 
 from inspector.events import NOTES_KEY
 
+from .dates import http_date
 from .errors import BAD_GATEWAY, GATEWAY_TIMEOUT, ProxyError, UpstreamFailure
 from .http_translate import (
     RequestBody,
@@ -108,13 +109,13 @@ class HttpExchange:
                 data = self._encode_request(body, more)
                 head = await self._request(data, more)
             except UpstreamFailure as failure:
-                messages = error_messages(failure)
+                messages = error_messages(failure, http_date())
                 if self.notes:
                     messages[0][NOTES_KEY] = self.notes
                 for message in messages:
                     await self._send(message)
                 return
-            start = response_start(head)
+            start = response_start(head, http_date)
             if self.notes:
                 start[NOTES_KEY] = self.notes
             await self._send(start)

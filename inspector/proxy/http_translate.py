@@ -8,7 +8,7 @@ is here, so tests drive it with scopes, bytes and lists. The request head is wri
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from http import HTTPStatus
 from typing import Any, NamedTuple
 from urllib.parse import quote
@@ -174,14 +174,23 @@ class RequestBody:
         return self.data(chunk) + self.end() if not more else self.data(chunk)
 
 
-def response_start(response: ResponseHead) -> dict[str, Any]:
+def response_start(response: ResponseHead, date: Callable[[], bytes] | None = None
+                   ) -> dict[str, Any]:
     """The http.response.start for an upstream response head, hop-by-hop fields removed.
 
     Content-Length passes through (it is end-to-end); Transfer-Encoding does not: the
-    server in front re-frames the body for its own client.
+    server in front re-frames the body for its own client. `date`: where to get a Date
+    for a response that has none (RFC 9110 6.6.1), asked only then.
     """
+    headers = strip_hop_by_hop(response.headers)
+    if date is not None:
+        for name, _ in headers:      # (a server usually sends Date first)
+            if name == b"date":
+                break
+        else:
+            headers.append((b"date", date()))
     return {"type": "http.response.start", "status": response.status_code,
-            "headers": strip_hop_by_hop(response.headers)}
+            "headers": headers}
 
 
 def body_messages(events: Iterable[Event]) -> list[dict[str, Any]]:
@@ -203,14 +212,17 @@ def body_messages(events: Iterable[Event]) -> list[dict[str, Any]]:
     return messages
 
 
-def error_messages(failure: UpstreamFailure) -> list[dict[str, Any]]:
-    """A complete 502/504 response saying what happened, marked for the capture.
+def error_messages(failure: UpstreamFailure, date: bytes) -> list[dict[str, Any]]:
+    """A complete 502/504 response saying what happened, marked for the capture, dated
+    `date` (an HTTP-date: RFC 9110 6.6.1 wants one on every response of a sender with
+    a clock).
 
     The `x-inspector-error` header is how the failure shows up in the recorded messages.
     """
     phrase = HTTPStatus(failure.status).phrase
     body = f"{failure.status} {phrase}: {failure}\n".encode("utf-8", "replace")
     headers: Headers = [
+        (b"date", date),
         (b"content-type", b"text/plain; charset=utf-8"),
         (b"content-length", str(len(body)).encode()),
         (b"x-inspector-error", failure.reason.encode("ascii", "replace")),

@@ -17,6 +17,7 @@ from websockets.exceptions import InvalidStatus, ProtocolError
 from websockets.http11 import Response
 from websockets.protocol import OPEN
 
+from .dates import http_date
 from .errors import BAD_GATEWAY, GATEWAY_TIMEOUT, UpstreamFailure
 from .http import Receive, Scope, Send, within
 from .http_translate import UnsendableRequest, error_messages
@@ -156,7 +157,7 @@ class WebSocketSession:
     async def _refuse_failure(self, failure: UpstreamFailure) -> None:
         """Refuse the client because the upstream failed: 502/504 if the server allows."""
         if DENIAL in self.scope.get("extensions", {}):
-            for message in error_messages(failure):
+            for message in error_messages(failure, http_date()):
                 await self._send_client(dict(message, type="websocket." + message["type"]))
         else:
             await self._send_client({"type": "websocket.close", "code": BAD_GATEWAY_CLOSE,

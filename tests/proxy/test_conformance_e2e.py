@@ -125,3 +125,72 @@ def test_idempotent_request_is_resent_and_the_capture_says_so(servers: Servers,
     assert note.startswith("sent upstream twice: upstream 127.0.0.1:")
     assert note.endswith(f"closed the connection before responding, on a reused connection, "
                          f"so the idempotent {method} was sent again on a new one")
+
+
+def raw_exchange(port: int, request: bytes) -> bytes:
+    """Send `request` on a new connection; everything the server sends until it closes."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(request)
+        chunks = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def date_of(head: bytes) -> str:
+    """The one Date field of a response head (an assertion error if none or several)."""
+    (date,) = [line.split(b":", 1)[1].strip().decode() for line in head.split(b"\r\n")
+               if line.lower().startswith(b"date:")]
+    assert parsedate_to_datetime(date).tzinfo is not None
+    return date
+
+
+def h11_protocol():  # type: ignore[no-untyped-def]
+    """The proxy's client-facing protocol, on uvicorn's h11 implementation."""
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    from inspector.proxy.client_writes import CoalescingWrites
+
+    class CoalescingH11(CoalescingWrites, H11Protocol):  # type: ignore[misc]
+        pass
+    return CoalescingH11
+
+
+@pytest.mark.parametrize("server", ["httptools", "h11"])
+def test_the_proxys_own_responses_carry_a_date(servers: Servers, server: str) -> None:
+    from inspector.proxy import ProxyApp
+    from tests.conftest import free_port
+
+    options = {} if server == "httptools" else {"http": h11_protocol()}
+    down = servers.serve_proxy(ProxyApp(f"http://127.0.0.1:{free_port()}"), **options)
+    response = raw_exchange(down.port, b"GET /x HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+    assert response.startswith(b"HTTP/1.1 502 ") and b"refused the connection" in response
+    date_of(response.split(b"\r\n\r\n")[0])
+    bad = raw_exchange(down.port, b"GET /x HTTP/1.1\r\nHost: a\r\nBad Header\r\n\r\n")
+    assert bad.startswith(b"HTTP/1.1 400 Bad Request\r\n")
+    assert bad.endswith(b"\r\n\r\nInvalid HTTP request received.")
+    date_of(bad.split(b"\r\n\r\n")[0])
+
+
+def test_504_carries_a_date(servers: Servers) -> None:
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read()
+    proxy = servers.proxy(servers.raw(silent).url, read_timeout=0.2)
+    response = httpx.get(proxy.url + "/x", timeout=10)
+    assert response.status_code == 504
+    parsedate_to_datetime(response.headers["date"])
+
+
+def test_a_forwarded_response_keeps_its_date_or_gets_one(servers: Servers) -> None:
+    dated = b"HTTP/1.1 200 OK\r\nDate: Sun, 06 Dec 2026 00:00:00 GMT\r\nContent-Length: 2\r\n\r\nok"
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            head = await read_head(reader)
+            writer.write(dated if b"/dated" in head else OK)
+            await writer.drain()
+    proxy = servers.proxy(servers.raw(handle).url)
+    kept = raw_exchange(proxy.port, b"GET /dated HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+    assert date_of(kept.split(b"\r\n\r\n")[0]) == "Sun, 06 Dec 2026 00:00:00 GMT"
+    added = raw_exchange(proxy.port, b"GET /none HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+    date_of(added.split(b"\r\n\r\n")[0])

@@ -26,7 +26,7 @@ from inspector.proxy.http_translate import (
     request_target,
     response_start,
 )
-from inspector.proxy.parse import Data, response_parser
+from inspector.proxy.parse import Data, ResponseHead, response_parser
 from inspector.proxy.ws_translate import (
     ClientClose,
     MessageAssembler,
@@ -255,6 +255,19 @@ def test_response_start_strips_transfer_encoding_keeps_length(prefer_h11: bool) 
     assert response_start(events[0])["headers"] == [(b"content-length", b"3")]
 
 
+def test_response_start_adds_a_date_only_where_the_upstream_sent_none() -> None:
+    asked: list[int] = []
+
+    def date() -> bytes:
+        asked.append(1)
+        return b"Mon, 07 Dec 2026 01:50:00 GMT"
+    dated = ResponseHead(200, [(b"server", b"s"), (b"date", b"Sun, 06 Dec 2026 00:00:00 GMT")])
+    assert response_start(dated, date)["headers"] == dated.headers and asked == []
+    undated = ResponseHead(200, [(b"content-length", b"0")])
+    assert response_start(undated, date)["headers"] == [
+        (b"content-length", b"0"), (b"date", b"Mon, 07 Dec 2026 01:50:00 GMT")]
+
+
 @pytest.mark.parametrize("prefer_h11", PARSERS)
 def test_body_messages_one_per_chunk_last_one_ends(prefer_h11: bool) -> None:
     events = response_events(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
@@ -285,8 +298,9 @@ def test_no_body_for_head_204_304(wire: bytes, method: bytes, prefer_h11: bool) 
 def test_error_messages_say_what_happened() -> None:
     failure = UpstreamFailure(502, "connection refused",
                               "upstream 127.0.0.1:9 refused the connection")
-    start, body = error_messages(failure)
+    start, body = error_messages(failure, b"Mon, 07 Dec 2026 01:50:00 GMT")
     assert start["status"] == 502
+    assert (b"date", b"Mon, 07 Dec 2026 01:50:00 GMT") in start["headers"]
     assert (b"x-inspector-error", b"connection refused") in start["headers"]
     assert (b"content-type", b"text/plain; charset=utf-8") in start["headers"]
     assert body["body"] == b"502 Bad Gateway: upstream 127.0.0.1:9 refused the connection\n"
