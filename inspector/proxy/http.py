@@ -15,6 +15,12 @@ anything else on its own (RFC 9112 9.3.1): a POST on a connection that dies is a
 resend is not the client's, so the capture says it: a note (`events.NOTES_KEY`) on the
 response's http.response.start, which the server ignores and the fold turns into
 `Flow.notes`.
+
+A request with Expect: 100-continue keeps its meaning (RFC 9110 10.1.1): the head goes
+upstream with the expectation and the proxy reads nothing of the body (uvicorn sends
+the client its 100 on the first `receive()`) until the upstream says 100, or has said
+nothing for `CONTINUE_WAIT` (as curl waits for a server that ignores expectations). A
+final answer before that goes straight to the client, the body never asked for.
 """
 
 from __future__ import annotations
@@ -35,9 +41,12 @@ from .http_translate import (
     build_request,
     encode_request,
     error_messages,
+    expects_continue,
     response_start,
 )
+from .headers import ClientFields, client_fields
 from .parse import (
+    Continue,
     EndOfResponse,
     Event,
     IncompleteResponse,
@@ -57,6 +66,9 @@ T = TypeVar("T")
 WATCH_AFTER = 0.05
 # RFC 9110 9.2.2: requests whose intended effect is the same sent once or many times.
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
+# How long a request that expects 100-continue waits for the upstream's word before its
+# body is sent anyway (curl's default, --expect100-timeout).
+CONTINUE_WAIT = 1.0
 
 
 async def within(awaitable: Awaitable[T], delay: float) -> T:
@@ -75,6 +87,7 @@ class HttpExchange:
     """One request/response through the proxy."""
 
     notes: list[str] | None = None     # for the capture (NOTES_KEY); most requests have none
+    expecting = False                  # the request expects 100-continue
 
     def __init__(self, scope: Scope, receive: Receive, send: Send, pool: ConnectionPool, *,
                  keep_host: bool, forwarded: bool, read_timeout: float) -> None:
@@ -99,14 +112,19 @@ class HttpExchange:
 
         Raises ProxyError if it fails after the response started.
         """
-        first = await self.receive()
-        if first["type"] != "http.request":
-            return
-        body: bytes = first.get("body", b"")
-        more: bool = first.get("more_body", False)
+        fields = client_fields(self.scope.get("headers", ()))
+        if fields.expect_continue and expects_continue(self.scope, fields):
+            self.expecting = True
+            body, more = b"", True     # nothing of the body is read before the upstream asks
+        else:
+            first = await self.receive()
+            if first["type"] != "http.request":
+                return
+            body = first.get("body", b"")
+            more = first.get("more_body", False)
         try:
             try:
-                data = self._encode_request(body, more)
+                data = self._encode_request(fields, body, more)
                 head = await self._request(data, more)
             except UpstreamFailure as failure:
                 messages = error_messages(failure, http_date())
@@ -126,11 +144,12 @@ class HttpExchange:
             if self.client_task is not None or self.conn is not None:
                 await self._finish()
 
-    def _encode_request(self, body: bytes, more: bool) -> bytes:
+    def _encode_request(self, fields: ClientFields, body: bytes, more: bool) -> bytes:
         """The head and what the client sent of the body so far, framed for the upstream."""
         try:
             request = build_request(self.scope, self.pool.upstream, body=body, more_body=more,
-                                    keep_host=self.keep_host, forwarded=self.forwarded)
+                                    keep_host=self.keep_host, forwarded=self.forwarded,
+                                    fields=fields)
             self.body = RequestBody(request.length)
             data = encode_request(request) + self.body.first(body, more)
         except UnsendableRequest as exc:
@@ -155,9 +174,14 @@ class HttpExchange:
             self.conn = conn
             if self.client_gone:
                 raise _ClientGone
-            conn.begin(response_parser(self.head_request))
+            conn.begin(response_parser(self.head_request, self.expecting))
             try:
                 await self._send_head(conn, data, more)
+                if self.expecting:
+                    head = await self._await_continue(conn)
+                    if head is not None:
+                        return head
+                    self.client_task = asyncio.create_task(self._pump_body(conn))
                 return await self._read_head(conn)
             except UpstreamFailure as failure:
                 conn.abort()
@@ -176,7 +200,7 @@ class HttpExchange:
         method = self.scope.get("method") or "GET"
         if method not in IDEMPOTENT:
             why = f"{method} is not idempotent (RFC 9112 9.3.1)"
-        elif more:
+        elif more and self.client_task is not None:
             why = "its body was streamed, so the proxy no longer holds all of it"
         else:
             self._note(f"sent upstream twice: {failure}, on a reused connection, so the "
@@ -203,8 +227,29 @@ class HttpExchange:
                                   f"({exc.strerror or exc})") from None
         conn.request_sent = not more
         self.last_progress = conn.loop.time()
-        if more:
+        if more and not self.expecting:
             self.client_task = asyncio.create_task(self._pump_body(conn))
+
+    async def _await_continue(self, conn: UpstreamConnection) -> ResponseHead | None:
+        """Wait for the upstream's word on a request that expects 100-continue: its final
+        response head if that comes first, else None (a 100, or CONTINUE_WAIT s of
+        silence) and the body is to be sent."""
+        loop = conn.loop
+        deadline = loop.time() + min(CONTINUE_WAIT, self.read_timeout)
+        while True:
+            events = self._take(conn)
+            if events:
+                if type(events[0]) is Continue:
+                    del events[0]
+                    if not events:
+                        return None
+                head = events[0]
+                assert type(head) is ResponseHead, "a parser gives the head first"
+                self.pending = events[1:]
+                return head
+            remaining = deadline - loop.time()
+            if remaining <= 0 or not await conn.wait(remaining):
+                return None
 
     async def _read_head(self, conn: UpstreamConnection) -> ResponseHead:
         """Read until the response head (the parser skips 1xx responses)."""
@@ -212,6 +257,10 @@ class HttpExchange:
             events = self._take(conn)
             if events:
                 head = events[0]
+                if type(head) is Continue:     # came after CONTINUE_WAIT: the body is going
+                    del events[0]
+                    if not events:
+                        continue
                 assert type(head) is ResponseHead, "a parser gives the head first"
                 self.pending = events[1:]
                 return head

@@ -24,8 +24,8 @@ from .headers import (
 from .parse import Data, EndOfResponse, Event, ResponseHead
 from .upstream import Upstream
 
-__all__ = ["request_target", "build_request", "RequestHead", "UnsendableRequest",
-           "encode_request", "RequestBody", "response_start", "body_messages",
+__all__ = ["request_target", "build_request", "expects_continue", "RequestHead",
+           "UnsendableRequest", "encode_request", "RequestBody", "response_start", "body_messages",
            "error_messages", "CHUNKED"]
 
 CHUNKED = -1   # RequestHead.length of a body sent chunked
@@ -99,12 +99,14 @@ def _framing(fields: ClientFields, body: bytes, more_body: bool) -> tuple[Header
 
 def build_request(scope: Mapping[str, Any], upstream: Upstream, *, body: bytes = b"",
                   more_body: bool = False, keep_host: bool = False,
-                  forwarded: bool = False) -> RequestHead:
+                  forwarded: bool = False, fields: ClientFields | None = None) -> RequestHead:
     """The request head for an ASGI http scope whose first body chunk is `body`.
 
-    UnsendableRequest if the client's Content-Length cannot be passed on.
+    UnsendableRequest if the client's Content-Length cannot be passed on. `fields`: the
+    scope's headers already sorted by client_fields().
     """
-    fields = client_fields(scope.get("headers", ()))
+    if fields is None:
+        fields = client_fields(scope.get("headers", ()))
     headers = proxy_request_headers(scope, upstream, keep_host=keep_host, forwarded=forwarded,
                                     fields=fields)
     framing, length = _framing(fields, body, more_body)
@@ -112,6 +114,16 @@ def build_request(scope: Mapping[str, Any], upstream: Upstream, *, body: bytes =
         headers += framing
     method = scope.get("method") or "GET"
     return RequestHead(method.encode("ascii"), request_target(scope), headers, length)
+
+
+def expects_continue(scope: Mapping[str, Any], fields: ClientFields) -> bool:
+    """Whether the client waits for a 100 (Continue) before sending its body: it asked
+    with Expect: 100-continue on an HTTP/1.1 request that announces a body (RFC 9110
+    10.1.1; an HTTP/1.0 client's expectation is ignored)."""
+    if not fields.expect_continue or scope.get("http_version") == "1.0":
+        return False
+    length = fields.content_length
+    return fields.transfer_encoding or (length is not None and bool(length.strip(b"0 ,")))
 
 
 def encode_request(request: RequestHead) -> bytes:

@@ -8,8 +8,10 @@ make the same decisions:
 
 * framing (RFC 9112 6.3): no body after HEAD or for 1xx, 204 and 304; else chunked,
   Content-Length, or everything until the upstream closes;
-* 1xx interim responses are skipped (RFC 9110 15.2: the upstream's business); a 101 is an
-  error, since the proxy never asks to switch protocols on the HTTP hop;
+* 1xx interim responses are skipped (RFC 9110 15.2: the upstream's business), but for the
+  first 100 (Continue) when the request asked for one: that is a `Continue` event, the
+  signal to send the body; a 101 is an error, since the proxy never asks to switch
+  protocols on the HTTP hop;
 * whether the connection may carry another request (RFC 9112 9.3): an HTTP/1.1 response
   without Connection: close, framed by its length or chunks, with nothing after it.
   HTTP/1.0 keep-alive is not honoured (RFC 9112 9.3 lets a recipient decline it; h11 does).
@@ -37,7 +39,7 @@ from typing import NamedTuple, Protocol
 
 import h11
 
-__all__ = ["ResponseHead", "Data", "EndOfResponse", "Event", "ResponseError",
+__all__ = ["ResponseHead", "Data", "EndOfResponse", "Continue", "Event", "ResponseError",
            "MalformedResponse", "IncompleteResponse", "ResponseParser", "LlhttpParser",
            "H11Parser", "response_parser", "HAVE_HTTPTOOLS", "MAX_HEAD"]
 
@@ -75,7 +77,11 @@ class EndOfResponse(NamedTuple):
     keep_alive: bool
 
 
-Event = ResponseHead | Data | EndOfResponse
+class Continue(NamedTuple):
+    """The upstream said 100 (Continue) to a request that expected it: send the body."""
+
+
+Event = ResponseHead | Data | EndOfResponse | Continue
 
 
 class ResponseError(Exception):
@@ -100,11 +106,13 @@ class ResponseParser(Protocol):
         """The upstream closed: EndOfResponse for a body that ends so, else IncompleteResponse."""
 
 
-def response_parser(head_request: bool = False, *, prefer_h11: bool = False) -> ResponseParser:
-    """A parser for the response to one request (`head_request`: it was a HEAD)."""
+def response_parser(head_request: bool = False, expect_continue: bool = False, *,
+                    prefer_h11: bool = False) -> ResponseParser:
+    """A parser for the response to one request (`head_request`: it was a HEAD;
+    `expect_continue`: it carried Expect: 100-continue, so a 100 is a `Continue`)."""
     if httptools is not None and not prefer_h11:
-        return LlhttpParser(head_request)
-    return H11Parser(head_request)
+        return LlhttpParser(head_request, expect_continue)
+    return H11Parser(head_request, expect_continue)
 
 
 def _has_close(connection: bytes) -> bool:
@@ -126,9 +134,9 @@ class LlhttpParser:
 
     __slots__ = ("_parser", "_head_request", "_events", "_state", "_headers", "_reason",
                  "_interim", "_head_size", "_connection", "_codings", "_length",
-                 "_close_delimited", "_keep_alive", "_after", "_error")
+                 "_close_delimited", "_keep_alive", "_after", "_error", "_continue")
 
-    def __init__(self, head_request: bool = False) -> None:
+    def __init__(self, head_request: bool = False, expect_continue: bool = False) -> None:
         assert httptools is not None, "httptools is not installed"
         self._parser = httptools.HttpResponseParser(self)
         if _LENIENCIES:
@@ -144,6 +152,7 @@ class LlhttpParser:
         self._keep_alive = False
         self._after = False            # bytes arrived after the response ended
         self._error: str | None = None
+        self._continue = expect_continue   # a 100 is still to be reported
         self._start_head()
 
     def _start_head(self) -> None:
@@ -237,6 +246,9 @@ class LlhttpParser:
                 self._error = "unexpected 101 Switching Protocols"
                 raise _Stop
             self._interim = True       # skipped; its end is not the response's
+            if status == 100 and self._continue:
+                self._continue = False
+                self._events.append(Continue())
             return
         self._state = _BODY
         version = parser.get_http_version()
@@ -280,9 +292,9 @@ class _Stop(Exception):
 class H11Parser:
     """ResponseParser on h11, for when httptools is not installed."""
 
-    __slots__ = ("_conn", "_done", "_headed", "_head_size")
+    __slots__ = ("_conn", "_done", "_headed", "_head_size", "_continue")
 
-    def __init__(self, head_request: bool = False) -> None:
+    def __init__(self, head_request: bool = False, expect_continue: bool = False) -> None:
         # h11's own limit counts one head at a time, and only while it is incomplete;
         # this class counts every head byte up to the final head's end (MAX_HEAD).
         self._conn = h11.Connection(h11.CLIENT, max_incomplete_event_size=MAX_HEAD)
@@ -293,6 +305,7 @@ class H11Parser:
         self._done = False
         self._headed = False           # the final response head was read
         self._head_size = 0
+        self._continue = expect_continue   # a 100 is still to be reported
 
     def feed(self, data: bytes) -> list[Event]:
         """Parse `data`; the events it completes (MalformedResponse if invalid)."""
@@ -353,4 +366,7 @@ class H11Parser:
                 return events
             elif isinstance(event, h11.ConnectionClosed):
                 raise IncompleteResponse("the connection closed before the response")
-            # InformationalResponse: skipped.
+            elif self._continue and event.status_code == 100:
+                self._continue = False
+                events.append(Continue())
+            # Any other InformationalResponse: skipped.

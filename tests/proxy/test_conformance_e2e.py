@@ -7,13 +7,16 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import subprocess
+import threading
 from email.utils import parsedate_to_datetime
+from pathlib import Path
 
 import httpx
 import pytest
 
 from inspector.proxy.parse import MAX_HEAD
-from tests.proxy.apps import read_head
+from tests.proxy.apps import read_head, wait_thread_event
 from tests.proxy.conftest import Servers
 
 OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
@@ -194,3 +197,101 @@ def test_a_forwarded_response_keeps_its_date_or_gets_one(servers: Servers) -> No
     assert date_of(kept.split(b"\r\n\r\n")[0]) == "Sun, 06 Dec 2026 00:00:00 GMT"
     added = raw_exchange(proxy.port, b"GET /none HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
     date_of(added.split(b"\r\n\r\n")[0])
+
+
+def read_response_head(sock: socket.socket, seen: bytearray) -> bytes:
+    """The next response head from `sock` (bytes after it stay in `seen`)."""
+    while b"\r\n\r\n" not in seen:
+        chunk = sock.recv(65536)
+        assert chunk, f"the proxy closed the connection; it had sent {bytes(seen)!r}"
+        seen += chunk
+    head, _, rest = bytes(seen).partition(b"\r\n\r\n")
+    seen[:] = rest
+    return head
+
+
+UPLOAD = (b"PUT /upload HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\n"
+          b"Content-Length: 10\r\n\r\n")
+
+
+def upstream_expecting(answer: str, got: list[bytes], go: threading.Event | None = None
+                       ):  # type: ignore[no-untyped-def]
+    """A raw upstream for a request with Expect: 100-continue: "refuse" answers 413 at once
+    without reading the body, "continue" says 100 (once `go` is set) and reads it,
+    "silent" reads it without a word. What it read of a body goes into `got`."""
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await read_head(reader)
+        assert b"\r\nexpect: 100-continue\r\n" in head.lower()
+        if answer == "refuse":
+            writer.write(b"HTTP/1.1 413 Content Too Large\r\nContent-Length: 3\r\n"
+                         b"Connection: close\r\n\r\nbig")
+            await writer.drain()
+            return
+        if answer == "continue":
+            if go is not None:
+                await wait_thread_event(go)
+            writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            await writer.drain()
+        got.append(await reader.readexactly(10))
+        writer.write(OK)
+        await writer.drain()
+        await reader.read()
+    return handle
+
+
+def test_expect_continue_final_answer_goes_back_without_a_100(servers: Servers) -> None:
+    proxy = servers.proxy(servers.raw(upstream_expecting("refuse", [])).url)
+    with socket.create_connection(("127.0.0.1", proxy.port), timeout=10) as sock:
+        sock.sendall(UPLOAD)
+        seen = bytearray()
+        head = read_response_head(sock, seen)
+        assert head.startswith(b"HTTP/1.1 413 ")
+        assert b"100 Continue" not in head
+        while len(seen) < 3:
+            seen += sock.recv(100)
+        assert bytes(seen) == b"big"
+
+
+def test_expect_continue_waits_for_the_upstreams_100(servers: Servers) -> None:
+    got: list[bytes] = []
+    go = threading.Event()
+    proxy = servers.proxy(servers.raw(upstream_expecting("continue", got, go)).url)
+    with socket.create_connection(("127.0.0.1", proxy.port), timeout=10) as sock:
+        sock.sendall(UPLOAD)
+        sock.settimeout(0.5)
+        with pytest.raises(socket.timeout):
+            sock.recv(100)             # no 100 from the proxy while the upstream is silent
+        sock.settimeout(10)
+        go.set()
+        seen = bytearray()
+        assert read_response_head(sock, seen) == b"HTTP/1.1 100 Continue"
+        sock.sendall(b"0123456789")
+        assert read_response_head(sock, seen).startswith(b"HTTP/1.1 200 OK\r\n")
+    assert got == [b"0123456789"]
+
+
+def test_expect_continue_sends_the_body_after_a_silent_second(servers: Servers) -> None:
+    got: list[bytes] = []
+    proxy = servers.proxy(servers.raw(upstream_expecting("silent", got)).url)
+    with socket.create_connection(("127.0.0.1", proxy.port), timeout=10) as sock:
+        sock.sendall(UPLOAD)
+        seen = bytearray()
+        assert read_response_head(sock, seen) == b"HTTP/1.1 100 Continue"
+        sock.sendall(b"0123456789")
+        assert read_response_head(sock, seen).startswith(b"HTTP/1.1 200 OK\r\n")
+    assert got == [b"0123456789"]
+
+
+@pytest.mark.parametrize("answer, status", [("refuse", "413"), ("continue", "200")])
+def test_curl_with_expect_continue(servers: Servers, tmp_path: Path, answer: str,
+                                   status: str) -> None:
+    got: list[bytes] = []
+    proxy = servers.proxy(servers.raw(upstream_expecting(answer, got)).url)
+    upload = tmp_path / "upload"
+    upload.write_bytes(b"0123456789")
+    done = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-X", "PUT",
+                           "-H", "Expect: 100-continue", "--data-binary", f"@{upload}",
+                           "--expect100-timeout", "30", proxy.url + "/upload"],
+                          capture_output=True, timeout=30)
+    assert done.stdout.decode() == status
+    assert got == ([b"0123456789"] if answer == "continue" else [])

@@ -8,6 +8,7 @@ import pytest
 
 from inspector.proxy.parse import (
     MAX_HEAD,
+    Continue,
     Data,
     EndOfResponse,
     IncompleteResponse,
@@ -201,3 +202,13 @@ def test_eof_before_the_end_is_incomplete(prefer_h11: bool, wire: bytes) -> None
     parser.feed(wire)
     with pytest.raises(IncompleteResponse):
         parser.feed_eof()
+
+
+def test_a_100_is_reported_once_only_when_expected(prefer_h11: bool) -> None:
+    wire = (b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 100 Continue\r\n\r\n"
+            b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+    expecting = response_parser(expect_continue=True, prefer_h11=prefer_h11)
+    events = expecting.feed(wire[:25]) + expecting.feed(wire[25:])
+    assert events[0] == Continue() and events[1].status_code == 200
+    assert [type(e) for e in events].count(Continue) == 1
+    assert Continue() not in parse(wire, prefer_h11)

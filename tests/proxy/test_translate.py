@@ -12,6 +12,7 @@ from websockets.http11 import Response
 
 from inspector.proxy import Upstream, UpstreamFailure, parse_upstream
 from inspector.proxy.headers import (
+    client_fields,
     connection_tokens,
     proxy_request_headers,
     strip_hop_by_hop,
@@ -23,6 +24,7 @@ from inspector.proxy.http_translate import (
     build_request,
     encode_request,
     error_messages,
+    expects_continue,
     request_target,
     response_start,
 )
@@ -412,3 +414,21 @@ def test_proxy_app_rejects_bad_settings() -> None:
         ProxyApp("http://example.com", read_timeout=0)
     with pytest.raises(ValueError, match="pool_size"):
         ProxyApp("http://example.com", pool_size=-1)
+
+
+@pytest.mark.parametrize("headers, version, expected", [
+    ([(b"Expect", b"100-Continue"), (b"Content-Length", b"10")], "1.1", True),
+    ([(b"expect", b"100-continue"), (b"transfer-encoding", b"chunked")], "1.1", True),
+    ([(b"expect", b"100-continue"), (b"content-length", b"0")], "1.1", False),
+    ([(b"expect", b"100-continue")], "1.1", False),
+    ([(b"expect", b"100-continue"), (b"content-length", b"10")], "1.0", False),
+    ([(b"expect", b"100-continue"), (b"content-length", b"10"),
+      (b"connection", b"expect")], "1.1", False),
+    ([(b"expect", b"something-else"), (b"content-length", b"10")], "1.1", False),
+])
+def test_expects_continue(headers: list[tuple[bytes, bytes]], version: str,
+                          expected: bool) -> None:
+    fields = client_fields(headers)
+    assert expects_continue({"http_version": version}, fields) is expected
+    if expected:     # the expectation goes upstream with the request
+        assert (b"expect", headers[0][1]) in fields.end_to_end
