@@ -14,16 +14,23 @@ __all__ = ["Upstream", "parse_upstream"]
 
 @dataclass(frozen=True, slots=True)
 class Upstream:
-    """An HTTP/1.1 origin the proxy connects to over plain TCP."""
+    """An HTTP/1.1 origin the proxy connects to over TCP, or TLS if `tls`."""
 
     host: str
     port: int
+    tls: bool = False
 
     @property
     def authority(self) -> str:
-        """host:port as written in a Host header (RFC 9110 7.2); IPv6 in brackets."""
+        """host:port as written in a Host header (RFC 9110 7.2), without the scheme's
+        default port; IPv6 in brackets."""
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return host if self.port == 80 else f"{host}:{self.port}"
+        return host if self.port == (443 if self.tls else 80) else f"{host}:{self.port}"
+
+    @property
+    def url(self) -> str:
+        """scheme://host:port, as the user would write it back."""
+        return f"{'https' if self.tls else 'http'}://{self.address}"
 
     @property
     def address(self) -> str:
@@ -33,17 +40,16 @@ class Upstream:
 
 
 def parse_upstream(url: str) -> Upstream:
-    """Parse "http://host[:port]" (or "ws://", the same server); raise ValueError otherwise."""
+    """Parse "http://host[:port]" or "https://host[:port]" ("ws://" and "wss://" name the
+    same servers); raise ValueError otherwise."""
     text = url.strip()
     if "://" not in text:
         raise ValueError(f"upstream {url!r} has no scheme: write it as http://host:port")
     parts = urlsplit(text)
     scheme = parts.scheme.lower()
-    if scheme in ("https", "wss"):
-        raise ValueError(f"upstream {url!r}: {scheme}:// upstreams are not supported "
-                         "(no TLS to the upstream yet); use http://")
-    if scheme not in ("http", "ws"):
-        raise ValueError(f"upstream {url!r}: scheme {scheme}:// is not supported; use http://")
+    if scheme not in ("http", "ws", "https", "wss"):
+        raise ValueError(f"upstream {url!r}: scheme {scheme}:// is not supported; use "
+                         "http:// or https://")
     if parts.username is not None or parts.password is not None:
         raise ValueError(f"upstream {url!r}: credentials in the URL are not supported")
     try:
@@ -58,4 +64,5 @@ def parse_upstream(url: str) -> Upstream:
     if parts.path not in ("", "/") or parts.query or parts.fragment:
         raise ValueError(f"upstream {url!r}: only http://host:port is accepted, without a "
                          "path, query or fragment (requests keep their own path)")
-    return Upstream(host=host, port=80 if port is None else port)
+    tls = scheme in ("https", "wss")
+    return Upstream(host=host, port=(443 if tls else 80) if port is None else port, tls=tls)

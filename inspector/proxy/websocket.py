@@ -11,6 +11,7 @@ client's, websockets' `ClientProtocol` the upstream's). What is sent where is de
 from __future__ import annotations
 
 import asyncio
+import ssl
 from typing import Any
 
 from websockets.exceptions import InvalidStatus, ProtocolError
@@ -50,7 +51,7 @@ class WebSocketSession:
 
     def __init__(self, scope: Scope, receive: Receive, send: Send, upstream: Upstream, *,
                  keep_host: bool, forwarded: bool, connect_timeout: float,
-                 read_timeout: float) -> None:
+                 read_timeout: float, tls: ssl.SSLContext | None = None) -> None:
         self.scope = scope
         self.receive = receive
         self.send = send
@@ -59,6 +60,7 @@ class WebSocketSession:
         self.forwarded = forwarded
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
+        self.tls = tls                 # the client context for a wss:// upstream
         self.protocol = upstream_protocol(scope)
         self.early: list[Any] = []     # frames that came in with the handshake response
         self.socket: UpstreamSocket | None = None
@@ -73,7 +75,7 @@ class WebSocketSession:
         try:
             try:
                 self.socket = await open_socket(self.upstream, self.protocol,
-                                                self.connect_timeout)
+                                                self.connect_timeout, self.tls)
                 accepted = await self._handshake()
             except UpstreamFailure as failure:
                 await self._refuse_failure(failure)

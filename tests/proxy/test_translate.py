@@ -62,14 +62,21 @@ def scope(headers: list[tuple[bytes, bytes]] | None = None, **extra: Any) -> dic
     ("http://example.com/", Upstream("example.com", 80)),
     ("ws://localhost:8000", Upstream("localhost", 8000)),
     ("HTTP://[::1]:81", Upstream("::1", 81)),
+    ("https://example.com", Upstream("example.com", 443, tls=True)),
+    ("wss://example.com:8443", Upstream("example.com", 8443, tls=True)),
 ])
 def test_parse_upstream_accepts(url: str, expected: Upstream) -> None:
     assert parse_upstream(url) == expected
 
 
+def test_host_header_leaves_out_the_schemes_default_port_only() -> None:
+    assert parse_upstream("https://a.test").authority == "a.test"
+    assert parse_upstream("https://a.test:80").authority == "a.test:80"
+    assert parse_upstream("http://a.test:443").authority == "a.test:443"
+
+
 @pytest.mark.parametrize("url, says", [
-    ("https://example.com", "https:// upstreams are not supported"),
-    ("wss://example.com", "wss:// upstreams are not supported"),
+    ("gopher://example.com", "scheme gopher:// is not supported; use http:// or https://"),
     ("ftp://example.com", "scheme ftp:// is not supported"),
     ("localhost:8000", "no scheme"),
     ("http://", "no host"),
@@ -408,8 +415,8 @@ def test_message_assembler_joins_fragments() -> None:
 
 def test_proxy_app_rejects_bad_settings() -> None:
     from inspector.proxy import ProxyApp
-    with pytest.raises(ValueError, match="https:// upstreams are not supported"):
-        ProxyApp("https://example.com")
+    with pytest.raises(ValueError, match="apply to https:// and wss:// upstreams only"):
+        ProxyApp("http://example.com", insecure=True)
     with pytest.raises(ValueError, match="positive"):
         ProxyApp("http://example.com", read_timeout=0)
     with pytest.raises(ValueError, match="pool_size"):
