@@ -256,11 +256,11 @@ class HttpExchange:
         while True:
             events = self._take(conn)
             if events:
-                head = events[0]
-                if type(head) is Continue:     # came after CONTINUE_WAIT: the body is going
+                if type(events[0]) is Continue:   # came after CONTINUE_WAIT: the body went
                     del events[0]
                     if not events:
                         continue
+                head = events[0]
                 assert type(head) is ResponseHead, "a parser gives the head first"
                 self.pending = events[1:]
                 return head

@@ -218,7 +218,8 @@ def upstream_expecting(answer: str, got: list[bytes], go: threading.Event | None
                        ):  # type: ignore[no-untyped-def]
     """A raw upstream for a request with Expect: 100-continue: "refuse" answers 413 at once
     without reading the body, "continue" says 100 (once `go` is set) and reads it,
-    "silent" reads it without a word. What it read of a body goes into `got`."""
+    "silent" reads it without a word, "late" too but sends a 100 before its answer. What
+    it read of a body goes into `got`."""
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         head = await read_head(reader)
         assert b"\r\nexpect: 100-continue\r\n" in head.lower()
@@ -233,7 +234,7 @@ def upstream_expecting(answer: str, got: list[bytes], go: threading.Event | None
             writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
             await writer.drain()
         got.append(await reader.readexactly(10))
-        writer.write(OK)
+        writer.write(b"HTTP/1.1 100 Continue\r\n\r\n" + OK if answer == "late" else OK)
         await writer.drain()
         await reader.read()
     return handle
@@ -270,9 +271,13 @@ def test_expect_continue_waits_for_the_upstreams_100(servers: Servers) -> None:
     assert got == [b"0123456789"]
 
 
-def test_expect_continue_sends_the_body_after_a_silent_second(servers: Servers) -> None:
+@pytest.mark.parametrize("answer", ["silent", "late"])
+def test_expect_continue_sends_the_body_after_a_silent_second(servers: Servers,
+                                                              answer: str) -> None:
+    """Silent: the upstream reads the body without a word; late: it says 100 only with
+    its answer, after the body came."""
     got: list[bytes] = []
-    proxy = servers.proxy(servers.raw(upstream_expecting("silent", got)).url)
+    proxy = servers.proxy(servers.raw(upstream_expecting(answer, got)).url)
     with socket.create_connection(("127.0.0.1", proxy.port), timeout=10) as sock:
         sock.sendall(UPLOAD)
         seen = bytearray()
@@ -295,3 +300,45 @@ def test_curl_with_expect_continue(servers: Servers, tmp_path: Path, answer: str
                           capture_output=True, timeout=30)
     assert done.stdout.decode() == status
     assert got == ([b"0123456789"] if answer == "continue" else [])
+
+
+@pytest.mark.parametrize("method, resent", [("PUT", True), ("POST", False)])
+def test_expect_continue_on_a_stale_connection(servers: Servers, method: str,
+                                               resent: bool) -> None:
+    """Nothing of the body was read when the reused connection died: an idempotent
+    request goes again on a new one; any other is a 502, and the client never uploads."""
+    heads: list[bytes] = []
+    got: list[bytes] = []
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        heads.append(await read_head(reader))
+        if heads[-1].startswith(b"GET /warm "):
+            writer.write(OK)
+            await writer.drain()
+            heads.append(await read_head(reader))
+            return                     # hang up on the request that came next
+        writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        await writer.drain()
+        got.append(await reader.readexactly(10))
+        writer.write(OK)
+        await writer.drain()
+        await reader.read()
+
+    proxy = servers.proxy(servers.raw(handle).url)
+    with socket.create_connection(("127.0.0.1", proxy.port), timeout=10) as sock:
+        seen = bytearray()
+        sock.sendall(b"GET /warm HTTP/1.1\r\nHost: a\r\n\r\n")
+        assert read_response_head(sock, seen).startswith(b"HTTP/1.1 200 ")
+        del seen[:2]                   # its body, "ok"
+        sock.sendall(UPLOAD.replace(b"PUT", method.encode()))
+        head = read_response_head(sock, seen)
+        if resent:
+            assert head == b"HTTP/1.1 100 Continue"
+            sock.sendall(b"0123456789")
+            assert read_response_head(sock, seen).startswith(b"HTTP/1.1 200 OK\r\n")
+        else:
+            assert head.startswith(b"HTTP/1.1 502 ")
+    line = method.encode() + b" /upload HTTP/1.1"
+    assert [h.split(b"\r\n")[0] for h in heads] == \
+        [b"GET /warm HTTP/1.1", line] + ([line] if resent else [])
+    assert got == ([b"0123456789"] if resent else [])
