@@ -8,13 +8,8 @@ watcher starts only once the exchange takes a while (see `WATCH_AFTER`). If the 
 leaves, the child aborts the upstream connection, which wakes the main coroutine, which
 then returns quietly and never puts that connection back in the pool.
 
-A request that fails on a reused connection before any byte of a response arrived is sent
-once more, on a new connection, only if that cannot repeat an effect: its method is
-idempotent (RFC 9110 9.2.2) and the proxy still holds all of it. A proxy must not resend
-anything else on its own (RFC 9112 9.3.1): a POST on a connection that dies is a 502. The
-resend is not the client's, so the capture says it: a note (`events.NOTES_KEY`) on the
-response's http.response.start, which the server ignores and the fold turns into
-`Flow.notes`.
+A request that fails on a reused connection before any response byte is sent again only
+as `retry` allows (idempotent, still wholly in hand), and the capture is told either way.
 
 A request with Expect: 100-continue keeps its meaning (RFC 9110 10.1.1): the head goes
 upstream with the expectation and the proxy reads nothing of the body (uvicorn sends
@@ -34,6 +29,7 @@ from inspector.events import NOTES_KEY
 
 from .dates import http_date
 from .errors import BAD_GATEWAY, GATEWAY_TIMEOUT, ProxyError, UpstreamFailure
+from .headers import ClientFields, client_fields
 from .http_translate import (
     RequestBody,
     UnsendableRequest,
@@ -44,7 +40,6 @@ from .http_translate import (
     expects_continue,
     response_start,
 )
-from .headers import ClientFields, client_fields
 from .parse import (
     Continue,
     EndOfResponse,
@@ -54,6 +49,7 @@ from .parse import (
     response_parser,
 )
 from .pool import ConnectionPool, UpstreamConnection
+from .retry import resend
 
 __all__ = ["HttpExchange", "Receive", "Send", "Scope", "within"]
 
@@ -64,8 +60,6 @@ T = TypeVar("T")
 
 # How long the upstream may take before the proxy starts watching for the client leaving.
 WATCH_AFTER = 0.05
-# RFC 9110 9.2.2: requests whose intended effect is the same sent once or many times.
-IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
 # How long a request that expects 100-continue waits for the upstream's word before its
 # body is sent anyway (curl's default, --expect100-timeout).
 CONTINUE_WAIT = 1.0
@@ -162,11 +156,8 @@ class HttpExchange:
         return data
 
     async def _request(self, data: bytes, more: bool) -> ResponseHead:
-        """Send the head (and a whole body) and read the response head, retrying once.
-
-        The retry is for a pooled connection the upstream closed just as it was reused,
-        and only for what may be sent twice (see the module's docstring).
-        """
+        """Send the head (and a whole body) and read the response head, retrying once
+        where a pooled connection died as it was reused and `retry` allows it."""
         for attempt in (0, 1):
             conn = self.pool.acquire_idle() if attempt == 0 else None
             if conn is None:
@@ -189,30 +180,15 @@ class HttpExchange:
                 if self.client_gone:
                     raise _ClientGone from None
                 if attempt == 0 and conn.reused and failure.before_response \
-                        and failure.status == BAD_GATEWAY and self._may_resend(failure, more):
-                    continue
+                        and failure.status == BAD_GATEWAY:
+                    # Whole: no body pump started, so all that was read of it is in `data`.
+                    again, note = resend(self.scope.get("method") or "GET",
+                                         not more or self.client_task is None, failure)
+                    self.notes = [*(self.notes or ()), note]
+                    if again:
+                        continue
                 raise
         raise AssertionError("unreachable")  # pragma: no cover
-
-    def _may_resend(self, failure: UpstreamFailure, more: bool) -> bool:
-        """Whether a request that failed on a reused connection before any response byte
-        may go out again on a new one; noted for the capture either way."""
-        method = self.scope.get("method") or "GET"
-        if method not in IDEMPOTENT:
-            why = f"{method} is not idempotent (RFC 9112 9.3.1)"
-        elif more and self.client_task is not None:
-            why = "its body was streamed, so the proxy no longer holds all of it"
-        else:
-            self._note(f"sent upstream twice: {failure}, on a reused connection, so the "
-                       f"idempotent {method} was sent again on a new one")
-            return True
-        self._note(f"not sent again after the reused connection failed: {why}")
-        return False
-
-    def _note(self, text: str) -> None:
-        if self.notes is None:
-            self.notes = []
-        self.notes.append(text)
 
     async def _send_head(self, conn: UpstreamConnection, data: bytes, more: bool) -> None:
         """Write head, first body chunk and (if it is all) the end, in one write."""
