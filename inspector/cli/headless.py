@@ -51,6 +51,8 @@ def http_line(flow: Flow, started_wall: float) -> str:
         line += f" [{flow.state}]"
     if flow.exception is not None:
         line += f" {visible(flow.exception.type)}: {visible(flow.exception.message[:200])}"
+    for note in flow.notes:
+        line += f" ({visible(note[:200])})"
     return _tagged(flow, line)
 
 

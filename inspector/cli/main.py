@@ -165,19 +165,25 @@ def main(args: list[str] | None = None) -> None:
 @click.option("--forwarded", is_flag=True, help="Add X-Forwarded-For/-Proto/-Host.")
 @click.option("--timeout", type=click.FloatRange(min=0.1), default=60.0, show_default=True,
               help="Seconds to wait for the upstream's response (then 504).")
+@click.option("--ca-file", metavar="PATH",
+              help="https upstream: trust the CAs in this PEM file, not the system's.")
+@click.option("--insecure", is_flag=True,
+              help="https upstream: do not verify its certificate.")
 @capture_options
 def proxy(upstream: str, listen: str, keep_host: bool, forwarded: bool, timeout: float,
-          **capture: Any) -> None:
-    """Reverse-proxy UPSTREAM_URL (http://host:port) and capture what passes."""
+          ca_file: str | None, insecure: bool, **capture: Any) -> None:
+    """Reverse-proxy UPSTREAM_URL (http://host:port or https://host:port) and capture
+    what passes."""
     from inspector.proxy import SERVE_OPTIONS, ProxyApp, parse_upstream
     from inspector.cli.serve import StartupError, parse_listen
 
     try:
         target = parse_upstream(upstream)
         host, port = parse_listen(listen, 8080)
+        app = ProxyApp(upstream, keep_host=keep_host, forwarded=forwarded,
+                       read_timeout=timeout, ca_file=ca_file, insecure=insecure)
     except (ValueError, StartupError) as exc:
         raise click.ClickException(str(exc)) from None
-    app = ProxyApp(upstream, keep_host=keep_host, forwarded=forwarded, read_timeout=timeout)
     _serve(app, host, port, name=f"proxy {upstream}", own_process=True, **SERVE_OPTIONS,
            banner=f"asgi-inspector: proxying {{url}} -> {target.url}", **capture)
 

@@ -23,6 +23,12 @@ SEND: Kind = "send"
 EXIT: Kind = "exit"
 KINDS: tuple[str, ...] = (SCOPE, RECEIVE, SEND, EXIT)
 
+# A key an app may add to its http.response.start (servers ignore keys they do not know,
+# so the client never sees it): a list of one-line notes about the exchange, recorded with
+# the message and folded into `Flow.notes`. The proxy notes there what it did that the
+# messages alone do not show, such as sending a request upstream a second time.
+NOTES_KEY = "asgi_inspector.notes"
+
 # Marshal format 2 has no back-references: about 30% faster to write than format 4 for
 # small dicts, and its output is stable across every Python 3 we support.
 MARSHAL_VERSION = 2

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from inspector.events.model import RECEIVE, SEND, Event
+from inspector.events.model import NOTES_KEY, RECEIVE, SEND, Event
 from inspector.flows.model import (
     APP_EXCEPTION,
     CLIENT_DISCONNECTED,
@@ -139,6 +139,9 @@ def _response_start(c: Conn, event: Event, msg: Message) -> None:
     flow.response_headers = as_headers(msg.get("headers"))
     flow.response_start = event.time
     c.trailers = True if msg.get("trailers", False) else False   # bool(), without the call
+    notes = msg.get(NOTES_KEY)
+    if notes and isinstance(notes, (list, tuple)):
+        flow.notes = tuple(note for note in notes if type(note) is str)
 
 
 def _response_chunk(c: Conn, event: Event, msg: Message) -> bool:

@@ -106,6 +106,8 @@ class Flow:
     # that holds the flow's events (`inspector.findings.analyse`); None until then. The
     # fold never sets it, so it costs the fold nothing.
     analysis: Any = field(default=None, compare=False, repr=False)
+    # What the app noted about the exchange (events.NOTES_KEY), e.g. a proxy's retry.
+    notes: tuple[str, ...] = ()
 
     @property
     def url(self) -> str:

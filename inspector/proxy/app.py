@@ -15,6 +15,7 @@ from .client_websocket import ClientFacingWebSocket
 from .client_writes import CoalescingHTTPProtocol
 from .http import HttpExchange, Receive, Scope, Send
 from .pool import POOL_SIZE, ConnectionPool
+from .tls import client_context
 from .upstream import parse_upstream
 from .websocket import WebSocketSession
 
@@ -30,7 +31,8 @@ SERVE_OPTIONS: dict[str, Any] = {"server_header": False, "date_header": False,
 
 
 class ProxyApp:
-    """Reverse proxy to `upstream` ("http://host:port"; ValueError if malformed).
+    """Reverse proxy to `upstream` ("http://host:port" or "https://host:port"; ValueError
+    if malformed).
 
     keep_host: send the client's Host instead of the upstream's host:port.
     forwarded: add X-Forwarded-For/-Proto/-Host.
@@ -41,22 +43,30 @@ class ProxyApp:
         was in use is kept, up to this, so a steady load opens no new ones. It does not
         cap concurrent connections: a slow stream (SSE, long poll) must never make other
         requests wait.
+    ca_file: for an https:// upstream, trust the CAs in this PEM file instead of the
+        system's store (ValueError if it cannot be read).
+    insecure: for an https:// upstream, do not verify its certificate at all.
     """
 
     def __init__(self, upstream: str, *, keep_host: bool = False, forwarded: bool = False,
                  connect_timeout: float = 5.0, read_timeout: float = 60.0,
-                 pool_size: int = POOL_SIZE) -> None:
+                 pool_size: int = POOL_SIZE, ca_file: str | None = None,
+                 insecure: bool = False) -> None:
         if connect_timeout <= 0 or read_timeout <= 0:
             raise ValueError("connect_timeout and read_timeout must be positive seconds")
         if pool_size < 0:
             raise ValueError("pool_size must be 0 or more")
         self.upstream = parse_upstream(upstream)
+        if not self.upstream.tls and (ca_file is not None or insecure):
+            raise ValueError(f"upstream {upstream!r}: a CA file and --insecure apply to "
+                             "https:// and wss:// upstreams only")
+        self.tls = client_context(ca_file, insecure) if self.upstream.tls else None
         self.keep_host = keep_host
         self.forwarded = forwarded
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
         self.pool = ConnectionPool(self.upstream, connect_timeout=connect_timeout,
-                                   size=pool_size)
+                                   size=pool_size, tls=self.tls)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -67,7 +77,7 @@ class ProxyApp:
             await WebSocketSession(scope, receive, send, self.upstream,
                                    keep_host=self.keep_host, forwarded=self.forwarded,
                                    connect_timeout=self.connect_timeout,
-                                   read_timeout=self.read_timeout).run()
+                                   read_timeout=self.read_timeout, tls=self.tls).run()
         elif kind == "lifespan":
             await self._lifespan(receive, send)
 

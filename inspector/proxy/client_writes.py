@@ -12,7 +12,8 @@ waits on a timer: a streamed chunk leaves in the same loop turn as before.
 
 `CoalescingHTTPProtocol` is uvicorn's own HTTP protocol (httptools, else h11) handing its
 connections that transport (`CoalescingWrites`); the proxy is served with it
-(`inspector.proxy.SERVE_OPTIONS`). A WebSocket
+(`inspector.proxy.SERVE_OPTIONS`). Its 400 for a request it cannot parse carries a Date,
+which uvicorn's own leaves out when its Date header is off (RFC 9110 6.6.1). A WebSocket
 upgrade gets the socket's own transport back: a WebSocket message is one write already.
 Measured with wrk against the bare proxy app: 59.5 -> 53.8 µs of proxy CPU per request,
 and wrk's own cost per request 9 -> 5.7 µs.
@@ -24,6 +25,8 @@ import asyncio
 from typing import Any
 
 from uvicorn.protocols.http.auto import AutoHTTPProtocol
+
+from .dates import http_date
 
 __all__ = ["FLUSH_SIZE", "CoalescingHTTPProtocol", "CoalescingTransport", "CoalescingWrites"]
 
@@ -123,6 +126,15 @@ class CoalescingWrites:
     def connection_made(self, transport: asyncio.Transport) -> None:
         super().connection_made(  # type: ignore[misc]
             CoalescingTransport(transport, asyncio.get_running_loop()))
+
+    def send_400_response(self, msg: str) -> None:
+        """uvicorn's answer to a request it cannot parse, with a Date; then close."""
+        body = msg.encode("ascii", "replace")
+        self.transport.write(b"HTTP/1.1 400 Bad Request\r\ndate: %s\r\n"
+                             b"content-type: text/plain; charset=utf-8\r\n"
+                             b"content-length: %d\r\nconnection: close\r\n\r\n%s"
+                             % (http_date(), len(body), body))
+        self.transport.close()
 
     def handle_websocket_upgrade(self, *args: Any) -> None:
         transport = self.transport

@@ -68,17 +68,19 @@ class ClientFields(NamedTuple):
     host: bytes | None             # the first Host
     content_length: bytes | None   # every Content-Length value, joined by ","
     transfer_encoding: bool        # the client framed its body with Transfer-Encoding
+    expect_continue: bool = False  # Expect: 100-continue (RFC 9110 10.1.1); it goes on too
 
 
-# The fields client_fields() sets aside; any other goes through unless Connection names it.
-_SET_ASIDE = HOP_BY_HOP | {b"host", b"content-length"}
+# The fields client_fields() sets aside, or looks at; any other goes through unless
+# Connection names it.
+_SET_ASIDE = HOP_BY_HOP | {b"host", b"content-length", b"expect"}
 
 
 def client_fields(headers: Iterable[tuple[bytes, bytes]]) -> ClientFields:
     """Sort the client's fields (RFC 9110 7.6.1): this runs once per proxied request."""
     out: Headers = []
     host = length = None
-    chunked = False
+    chunked = expect = False
     named: list[bytes] | None = None
     for name, value in headers:
         name = name.lower()
@@ -91,13 +93,18 @@ def client_fields(headers: Iterable[tuple[bytes, bytes]]) -> ClientFields:
                 chunked = True
             elif name == b"connection":
                 named = (named or []) + [t.strip().lower() for t in value.split(b",")]
+            elif name == b"expect":
+                expect = expect or value.strip().lower() == b"100-continue"
+                out.append((name, value))
         elif name[:6] != b"proxy-":
             out.append((name, value))
     if named:
         out = [(name, value) for name, value in out if name not in named]
         if b"host" in named:
             host = None
-    return ClientFields(out, host, length, chunked)
+        if b"expect" in named:
+            expect = False
+    return ClientFields(out, host, length, chunked, expect)
 
 
 def proxy_request_headers(scope: Mapping[str, Any], upstream: Upstream, *,

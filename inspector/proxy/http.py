@@ -7,6 +7,15 @@ taking the next) and then watches for the client leaving; for a body-less reques
 watcher starts only once the exchange takes a while (see `WATCH_AFTER`). If the client
 leaves, the child aborts the upstream connection, which wakes the main coroutine, which
 then returns quietly and never puts that connection back in the pool.
+
+A request that fails on a reused connection before any response byte is sent again only
+as `retry` allows (idempotent, still wholly in hand), and the capture is told either way.
+
+A request with Expect: 100-continue keeps its meaning (RFC 9110 10.1.1): the head goes
+upstream with the expectation and the proxy reads nothing of the body (uvicorn sends
+the client its 100 on the first `receive()`) until the upstream says 100, or has said
+nothing for `CONTINUE_WAIT` (as curl waits for a server that ignores expectations). A
+final answer before that goes straight to the client, the body never asked for.
 """
 
 from __future__ import annotations
@@ -18,7 +27,11 @@ from typing import Any, TypeVar
 
 from inspector.types import Receive, Scope, Send
 
+from inspector.events.model import NOTES_KEY
+
+from .dates import http_date
 from .errors import BAD_GATEWAY, GATEWAY_TIMEOUT, ProxyError, UpstreamFailure
+from .headers import ClientFields, client_fields
 from .http_translate import (
     RequestBody,
     UnsendableRequest,
@@ -26,9 +39,11 @@ from .http_translate import (
     build_request,
     encode_request,
     error_messages,
+    expects_continue,
     response_start,
 )
 from .parse import (
+    Continue,
     EndOfResponse,
     Event,
     IncompleteResponse,
@@ -36,6 +51,7 @@ from .parse import (
     response_parser,
 )
 from .pool import ConnectionPool, UpstreamConnection
+from .retry import resend
 
 __all__ = ["HttpExchange", "Receive", "Send", "Scope", "within"]
 
@@ -43,6 +59,9 @@ T = TypeVar("T")
 
 # How long the upstream may take before the proxy starts watching for the client leaving.
 WATCH_AFTER = 0.05
+# How long a request that expects 100-continue waits for the upstream's word before its
+# body is sent anyway (curl's default, --expect100-timeout).
+CONTINUE_WAIT = 1.0
 
 
 async def within(awaitable: Awaitable[T], delay: float) -> T:
@@ -59,6 +78,9 @@ class _ClientGone(Exception):
 
 class HttpExchange:
     """One request/response through the proxy."""
+
+    notes: list[str] | None = None     # for the capture (NOTES_KEY); most requests have none
+    expecting = False                  # the request expects 100-continue
 
     def __init__(self, scope: Scope, receive: Receive, send: Send, pool: ConnectionPool, *,
                  keep_host: bool, forwarded: bool, read_timeout: float) -> None:
@@ -83,20 +105,31 @@ class HttpExchange:
 
         Raises ProxyError if it fails after the response started.
         """
-        first = await self.receive()
-        if first["type"] != "http.request":
-            return
-        body: bytes = first.get("body", b"")
-        more: bool = first.get("more_body", False)
+        fields = client_fields(self.scope.get("headers", ()))
+        if fields.expect_continue and expects_continue(self.scope, fields):
+            self.expecting = True
+            body, more = b"", True     # nothing of the body is read before the upstream asks
+        else:
+            first = await self.receive()
+            if first["type"] != "http.request":
+                return
+            body = first.get("body", b"")
+            more = first.get("more_body", False)
         try:
             try:
-                data = self._encode_request(body, more)
+                data = self._encode_request(fields, body, more)
                 head = await self._request(data, more)
             except UpstreamFailure as failure:
-                for message in error_messages(failure):
+                messages = error_messages(failure, http_date())
+                if self.notes:
+                    messages[0][NOTES_KEY] = self.notes
+                for message in messages:
                     await self._send(message)
                 return
-            await self._send(response_start(head))
+            start = response_start(head, http_date)
+            if self.notes:
+                start[NOTES_KEY] = self.notes
+            await self._send(start)
             await self._stream_body()
         except _ClientGone:
             return
@@ -104,11 +137,12 @@ class HttpExchange:
             if self.client_task is not None or self.conn is not None:
                 await self._finish()
 
-    def _encode_request(self, body: bytes, more: bool) -> bytes:
+    def _encode_request(self, fields: ClientFields, body: bytes, more: bool) -> bytes:
         """The head and what the client sent of the body so far, framed for the upstream."""
         try:
             request = build_request(self.scope, self.pool.upstream, body=body, more_body=more,
-                                    keep_host=self.keep_host, forwarded=self.forwarded)
+                                    keep_host=self.keep_host, forwarded=self.forwarded,
+                                    fields=fields)
             self.body = RequestBody(request.length)
             data = encode_request(request) + self.body.first(body, more)
         except UnsendableRequest as exc:
@@ -121,12 +155,8 @@ class HttpExchange:
         return data
 
     async def _request(self, data: bytes, more: bool) -> ResponseHead:
-        """Send the head (and a whole body) and read the response head, retrying once.
-
-        The retry is for a pooled connection the upstream closed just as it was reused:
-        only when nothing of a response arrived and the body is still in hand (it came in
-        one piece), so nothing is sent twice that the client sent once.
-        """
+        """Send the head (and a whole body) and read the response head, retrying once
+        where a pooled connection died as it was reused and `retry` allows it."""
         for attempt in (0, 1):
             conn = self.pool.acquire_idle() if attempt == 0 else None
             if conn is None:
@@ -134,19 +164,29 @@ class HttpExchange:
             self.conn = conn
             if self.client_gone:
                 raise _ClientGone
-            conn.begin(response_parser(self.head_request))
+            conn.begin(response_parser(self.head_request, self.expecting))
             try:
                 await self._send_head(conn, data, more)
+                if self.expecting:
+                    head = await self._await_continue(conn)
+                    if head is not None:
+                        return head
+                    self.client_task = asyncio.create_task(self._pump_body(conn))
                 return await self._read_head(conn)
             except UpstreamFailure as failure:
                 conn.abort()
                 self.conn = None
                 if self.client_gone:
                     raise _ClientGone from None
-                retry = (attempt == 0 and conn.reused and not more and failure.before_response
-                         and failure.status == BAD_GATEWAY)
-                if not retry:
-                    raise
+                if attempt == 0 and conn.reused and failure.before_response \
+                        and failure.status == BAD_GATEWAY:
+                    # Whole: no body pump started, so all that was read of it is in `data`.
+                    again, note = resend(self.scope.get("method") or "GET",
+                                         not more or self.client_task is None, failure)
+                    self.notes = [*(self.notes or ()), note]
+                    if again:
+                        continue
+                raise
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _send_head(self, conn: UpstreamConnection, data: bytes, more: bool) -> None:
@@ -162,14 +202,39 @@ class HttpExchange:
                                   f"({exc.strerror or exc})") from None
         conn.request_sent = not more
         self.last_progress = conn.loop.time()
-        if more:
+        if more and not self.expecting:
             self.client_task = asyncio.create_task(self._pump_body(conn))
+
+    async def _await_continue(self, conn: UpstreamConnection) -> ResponseHead | None:
+        """Wait for the upstream's word on a request that expects 100-continue: its final
+        response head if that comes first, else None (a 100, or CONTINUE_WAIT s of
+        silence) and the body is to be sent."""
+        loop = conn.loop
+        deadline = loop.time() + min(CONTINUE_WAIT, self.read_timeout)
+        while True:
+            events = self._take(conn)
+            if events:
+                if type(events[0]) is Continue:
+                    del events[0]
+                    if not events:
+                        return None
+                head = events[0]
+                assert type(head) is ResponseHead, "a parser gives the head first"
+                self.pending = events[1:]
+                return head
+            remaining = deadline - loop.time()
+            if remaining <= 0 or not await conn.wait(remaining):
+                return None
 
     async def _read_head(self, conn: UpstreamConnection) -> ResponseHead:
         """Read until the response head (the parser skips 1xx responses)."""
         while True:
             events = self._take(conn)
             if events:
+                if type(events[0]) is Continue:   # came after CONTINUE_WAIT: the body went
+                    del events[0]
+                    if not events:
+                        continue
                 head = events[0]
                 assert type(head) is ResponseHead, "a parser gives the head first"
                 self.pending = events[1:]

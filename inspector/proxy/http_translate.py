@@ -8,7 +8,7 @@ is here, so tests drive it with scopes, bytes and lists. The request head is wri
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from http import HTTPStatus
 from typing import Any, NamedTuple
 from urllib.parse import quote
@@ -24,8 +24,8 @@ from .headers import (
 from .parse import Data, EndOfResponse, Event, ResponseHead
 from .upstream import Upstream
 
-__all__ = ["request_target", "build_request", "RequestHead", "UnsendableRequest",
-           "encode_request", "RequestBody", "response_start", "body_messages",
+__all__ = ["request_target", "build_request", "expects_continue", "RequestHead",
+           "UnsendableRequest", "encode_request", "RequestBody", "response_start", "body_messages",
            "error_messages", "CHUNKED"]
 
 CHUNKED = -1   # RequestHead.length of a body sent chunked
@@ -99,12 +99,14 @@ def _framing(fields: ClientFields, body: bytes, more_body: bool) -> tuple[Header
 
 def build_request(scope: Mapping[str, Any], upstream: Upstream, *, body: bytes = b"",
                   more_body: bool = False, keep_host: bool = False,
-                  forwarded: bool = False) -> RequestHead:
+                  forwarded: bool = False, fields: ClientFields | None = None) -> RequestHead:
     """The request head for an ASGI http scope whose first body chunk is `body`.
 
-    UnsendableRequest if the client's Content-Length cannot be passed on.
+    UnsendableRequest if the client's Content-Length cannot be passed on. `fields`: the
+    scope's headers already sorted by client_fields().
     """
-    fields = client_fields(scope.get("headers", ()))
+    if fields is None:
+        fields = client_fields(scope.get("headers", ()))
     headers = proxy_request_headers(scope, upstream, keep_host=keep_host, forwarded=forwarded,
                                     fields=fields)
     framing, length = _framing(fields, body, more_body)
@@ -112,6 +114,16 @@ def build_request(scope: Mapping[str, Any], upstream: Upstream, *, body: bytes =
         headers += framing
     method = scope.get("method") or "GET"
     return RequestHead(method.encode("ascii"), request_target(scope), headers, length)
+
+
+def expects_continue(scope: Mapping[str, Any], fields: ClientFields) -> bool:
+    """Whether the client waits for a 100 (Continue) before sending its body: it asked
+    with Expect: 100-continue on an HTTP/1.1 request that announces a body (RFC 9110
+    10.1.1; an HTTP/1.0 client's expectation is ignored)."""
+    if not fields.expect_continue or scope.get("http_version") == "1.0":
+        return False
+    length = fields.content_length
+    return fields.transfer_encoding or (length is not None and bool(length.strip(b"0 ,")))
 
 
 def encode_request(request: RequestHead) -> bytes:
@@ -174,14 +186,23 @@ class RequestBody:
         return self.data(chunk) + self.end() if not more else self.data(chunk)
 
 
-def response_start(response: ResponseHead) -> dict[str, Any]:
+def response_start(response: ResponseHead, date: Callable[[], bytes] | None = None
+                   ) -> dict[str, Any]:
     """The http.response.start for an upstream response head, hop-by-hop fields removed.
 
     Content-Length passes through (it is end-to-end); Transfer-Encoding does not: the
-    server in front re-frames the body for its own client.
+    server in front re-frames the body for its own client. `date`: where to get a Date
+    for a response that has none (RFC 9110 6.6.1), asked only then.
     """
+    headers = strip_hop_by_hop(response.headers)
+    if date is not None:
+        for name, _ in headers:      # (a server usually sends Date first)
+            if name == b"date":
+                break
+        else:
+            headers.append((b"date", date()))
     return {"type": "http.response.start", "status": response.status_code,
-            "headers": strip_hop_by_hop(response.headers)}
+            "headers": headers}
 
 
 def body_messages(events: Iterable[Event]) -> list[dict[str, Any]]:
@@ -203,14 +224,17 @@ def body_messages(events: Iterable[Event]) -> list[dict[str, Any]]:
     return messages
 
 
-def error_messages(failure: UpstreamFailure) -> list[dict[str, Any]]:
-    """A complete 502/504 response saying what happened, marked for the capture.
+def error_messages(failure: UpstreamFailure, date: bytes) -> list[dict[str, Any]]:
+    """A complete 502/504 response saying what happened, marked for the capture, dated
+    `date` (an HTTP-date: RFC 9110 6.6.1 wants one on every response of a sender with
+    a clock).
 
     The `x-inspector-error` header is how the failure shows up in the recorded messages.
     """
     phrase = HTTPStatus(failure.status).phrase
     body = f"{failure.status} {phrase}: {failure}\n".encode("utf-8", "replace")
     headers: Headers = [
+        (b"date", date),
         (b"content-type", b"text/plain; charset=utf-8"),
         (b"content-length", str(len(body)).encode()),
         (b"x-inspector-error", failure.reason.encode("ascii", "replace")),

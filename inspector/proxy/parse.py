@@ -8,8 +8,10 @@ make the same decisions:
 
 * framing (RFC 9112 6.3): no body after HEAD or for 1xx, 204 and 304; else chunked,
   Content-Length, or everything until the upstream closes;
-* 1xx interim responses are skipped (RFC 9110 15.2: the upstream's business); a 101 is an
-  error, since the proxy never asks to switch protocols on the HTTP hop;
+* 1xx interim responses are skipped (RFC 9110 15.2: the upstream's business), but for the
+  first 100 (Continue) when the request asked for one: that is a `Continue` event, the
+  signal to send the body; a 101 is an error, since the proxy never asks to switch
+  protocols on the HTTP hop;
 * whether the connection may carry another request (RFC 9112 9.3): an HTTP/1.1 response
   without Connection: close, framed by its length or chunks, with nothing after it.
   HTTP/1.0 keep-alive is not honoured (RFC 9112 9.3 lets a recipient decline it; h11 does).
@@ -17,6 +19,16 @@ make the same decisions:
 Where they differ, llhttp is the stricter or the closer to RFC 9112: it reads a response
 whose Transfer-Encoding does not end in chunked until the connection closes (6.3; h11
 refuses it), and refuses obs-fold line folding (5.2 lets a proxy answer 502; h11 unfolds).
+
+The response head (status line, fields, and any 1xx heads before it) may take at most
+`MAX_HEAD` bytes, counted on the bytes themselves, so the same head passes or fails
+however TCP cuts it into reads: each parser is given the bytes up to the limit first,
+and a head that has not ended within them is refused (the shell answers 502). 64 KiB,
+because what peers accept ranges from 4-8 KiB (nginx's proxy_buffer_size, one page) and
+16 KiB (Node's --max-http-header-size, HAProxy's tune.bufsize, h11's default) to 60 KiB
+(Envoy), 100 KiB per field (curl) and 256 KiB (Chrome): servers that set many or large
+cookies send heads past 16 KiB, and a debugging proxy must not be the hop that refuses
+what the client would take. It still bounds what one response may make the proxy buffer.
 
 One parser reads one response; the shell makes a new one for each request.
 """
@@ -27,7 +39,7 @@ from typing import NamedTuple, Protocol
 
 import h11
 
-__all__ = ["ResponseHead", "Data", "EndOfResponse", "Event", "ResponseError",
+__all__ = ["ResponseHead", "Data", "EndOfResponse", "Continue", "Event", "ResponseError",
            "MalformedResponse", "IncompleteResponse", "ResponseParser", "LlhttpParser",
            "H11Parser", "response_parser", "HAVE_HTTPTOOLS", "MAX_HEAD"]
 
@@ -40,8 +52,8 @@ HAVE_HTTPTOOLS = httptools is not None
 # httptools 0.6.2 and later expose llhttp's leniency switches.
 _LENIENCIES = hasattr(getattr(httptools, "HttpResponseParser", None), "set_dangerous_leniencies")
 
-# The most a response head may take, 1xx heads before it included: h11's default.
-MAX_HEAD = 16 * 1024
+# The most a response head may take, 1xx heads before it included (see above).
+MAX_HEAD = 64 * 1024
 
 
 class ResponseHead(NamedTuple):
@@ -65,7 +77,11 @@ class EndOfResponse(NamedTuple):
     keep_alive: bool
 
 
-Event = ResponseHead | Data | EndOfResponse
+class Continue(NamedTuple):
+    """The upstream said 100 (Continue) to a request that expected it: send the body."""
+
+
+Event = ResponseHead | Data | EndOfResponse | Continue
 
 
 class ResponseError(Exception):
@@ -90,11 +106,13 @@ class ResponseParser(Protocol):
         """The upstream closed: EndOfResponse for a body that ends so, else IncompleteResponse."""
 
 
-def response_parser(head_request: bool = False, *, prefer_h11: bool = False) -> ResponseParser:
-    """A parser for the response to one request (`head_request`: it was a HEAD)."""
+def response_parser(head_request: bool = False, expect_continue: bool = False, *,
+                    prefer_h11: bool = False) -> ResponseParser:
+    """A parser for the response to one request (`head_request`: it was a HEAD;
+    `expect_continue`: it carried Expect: 100-continue, so a 100 is a `Continue`)."""
     if httptools is not None and not prefer_h11:
-        return LlhttpParser(head_request)
-    return H11Parser(head_request)
+        return LlhttpParser(head_request, expect_continue)
+    return H11Parser(head_request, expect_continue)
 
 
 def _has_close(connection: bytes) -> bool:
@@ -116,9 +134,9 @@ class LlhttpParser:
 
     __slots__ = ("_parser", "_head_request", "_events", "_state", "_headers", "_reason",
                  "_interim", "_head_size", "_connection", "_codings", "_length",
-                 "_close_delimited", "_keep_alive", "_after", "_error")
+                 "_close_delimited", "_keep_alive", "_after", "_error", "_continue")
 
-    def __init__(self, head_request: bool = False) -> None:
+    def __init__(self, head_request: bool = False, expect_continue: bool = False) -> None:
         assert httptools is not None, "httptools is not installed"
         self._parser = httptools.HttpResponseParser(self)
         if _LENIENCIES:
@@ -134,6 +152,7 @@ class LlhttpParser:
         self._keep_alive = False
         self._after = False            # bytes arrived after the response ended
         self._error: str | None = None
+        self._continue = expect_continue   # a 100 is still to be reported
         self._start_head()
 
     def _start_head(self) -> None:
@@ -150,7 +169,30 @@ class LlhttpParser:
             self._after = self._after or bool(data)
             return []
         if self._state == _HEAD:
-            self._head_size += len(data)
+            room = MAX_HEAD - self._head_size
+            if len(data) > room:
+                # The head must end within the limit: parse up to it, then the rest.
+                self._head_size = MAX_HEAD
+                self._parse(data[:room])
+                if self._state == _HEAD:
+                    raise MalformedResponse(f"response head longer than {MAX_HEAD} bytes")
+                data = data[room:]
+                if self._state == _DONE:
+                    self._after = self._after or bool(data)
+                    data = b""
+            else:
+                self._head_size += len(data)
+        if data:
+            self._parse(data)
+        events = self._events
+        if events:
+            self._events = []
+            if self._after and type(events[-1]) is EndOfResponse:
+                events[-1] = EndOfResponse(False)
+        return events
+
+    def _parse(self, data: bytes) -> None:
+        """Give llhttp `data`; its callbacks collect the events (MalformedResponse if invalid)."""
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -161,14 +203,6 @@ class LlhttpParser:
             self._after = True         # e.g. "Data after `Connection: close`"
         if self._error and self._state != _DONE:
             raise MalformedResponse(self._error)
-        if self._state == _HEAD and self._head_size > MAX_HEAD:
-            raise MalformedResponse(f"response head longer than {MAX_HEAD} bytes")
-        events = self._events
-        if events:
-            self._events = []
-            if self._after and type(events[-1]) is EndOfResponse:
-                events[-1] = EndOfResponse(False)
-        return events
 
     def feed_eof(self) -> list[Event]:
         """The upstream closed: EndOfResponse for a body that ends so, else IncompleteResponse."""
@@ -212,6 +246,9 @@ class LlhttpParser:
                 self._error = "unexpected 101 Switching Protocols"
                 raise _Stop
             self._interim = True       # skipped; its end is not the response's
+            if status == 100 and self._continue:
+                self._continue = False
+                self._events.append(Continue())
             return
         self._state = _BODY
         version = parser.get_http_version()
@@ -255,20 +292,44 @@ class _Stop(Exception):
 class H11Parser:
     """ResponseParser on h11, for when httptools is not installed."""
 
-    __slots__ = ("_conn", "_done")
+    __slots__ = ("_conn", "_done", "_headed", "_head_size", "_continue")
 
-    def __init__(self, head_request: bool = False) -> None:
+    def __init__(self, head_request: bool = False, expect_continue: bool = False) -> None:
+        # h11's own limit counts one head at a time, and only while it is incomplete;
+        # this class counts every head byte up to the final head's end (MAX_HEAD).
         self._conn = h11.Connection(h11.CLIENT, max_incomplete_event_size=MAX_HEAD)
         # h11 learns the method (HEAD: no body) from the request it sent: show it one.
         self._conn.send(h11.Request(method=b"HEAD" if head_request else b"GET", target=b"/",
                                     headers=[(b"host", b"upstream")]))
         self._conn.send(h11.EndOfMessage())
         self._done = False
+        self._headed = False           # the final response head was read
+        self._head_size = 0
+        self._continue = expect_continue   # a 100 is still to be reported
 
     def feed(self, data: bytes) -> list[Event]:
         """Parse `data`; the events it completes (MalformedResponse if invalid)."""
         if self._done or not data:
             return []                  # (h11 would take b"" for the end of the connection)
+        if not self._headed:
+            room = MAX_HEAD - self._head_size
+            if len(data) > room:
+                # The head must end within the limit: parse up to it, then the rest.
+                self._head_size = MAX_HEAD
+                if room:               # (b"" would be the end of the connection to h11)
+                    self._conn.receive_data(data[:room])
+                events = self._events(eof=False)
+                if not self._headed:
+                    raise MalformedResponse(f"response head longer than {MAX_HEAD} bytes")
+                rest = data[room:]
+                if rest:
+                    if self._done:     # bytes after the response: not reusable
+                        events[-1] = EndOfResponse(False)
+                    else:
+                        self._conn.receive_data(rest)
+                        events += self._events(eof=False)
+                return events
+            self._head_size += len(data)
         self._conn.receive_data(data)
         return self._events(eof=False)
 
@@ -293,6 +354,7 @@ class H11Parser:
             if isinstance(event, h11.Data):
                 events.append(Data(bytes(event.data)))
             elif isinstance(event, h11.Response):
+                self._headed = True
                 events.append(ResponseHead(event.status_code, list(event.headers),
                                            event.http_version, event.reason))
             elif isinstance(event, h11.EndOfMessage):
@@ -304,4 +366,7 @@ class H11Parser:
                 return events
             elif isinstance(event, h11.ConnectionClosed):
                 raise IncompleteResponse("the connection closed before the response")
-            # InformationalResponse: skipped.
+            elif self._continue and event.status_code == 100:
+                self._continue = False
+                events.append(Continue())
+            # Any other InformationalResponse: skipped.

@@ -12,9 +12,11 @@ fails on it before any response byte is retried by the caller.
 from __future__ import annotations
 
 import asyncio
+import ssl
 
 from .errors import BAD_GATEWAY, GATEWAY_TIMEOUT, UpstreamFailure
 from .parse import EndOfResponse, Event, ResponseError, ResponseParser
+from .tls import tls_failure
 from .upstream import Upstream
 
 __all__ = ["UpstreamConnection", "WriteFlow", "ConnectionPool", "connect_failure", "READ_SIZE", "POOL_SIZE",
@@ -38,6 +40,8 @@ def connect_failure(upstream: Upstream, timeout: float, exc: BaseException) -> U
     if isinstance(exc, ConnectionRefusedError):
         return UpstreamFailure(BAD_GATEWAY, "connection refused",
                                f"upstream {upstream.address} refused the connection")
+    if isinstance(exc, ssl.SSLError):
+        return tls_failure(upstream, exc)
     strerror = getattr(exc, "strerror", None)
     return UpstreamFailure(BAD_GATEWAY, "connect failed",
                            f"could not connect to upstream {upstream.address}: "
@@ -243,10 +247,11 @@ class ConnectionPool:
     """Idle upstream connections, at most `size` of them, reused newest first."""
 
     def __init__(self, upstream: Upstream, *, connect_timeout: float,
-                 size: int = POOL_SIZE) -> None:
+                 size: int = POOL_SIZE, tls: ssl.SSLContext | None = None) -> None:
         self.upstream = upstream
         self.connect_timeout = connect_timeout
         self.size = size
+        self.tls = tls                 # the client context for an https:// upstream
         self._idle: list[UpstreamConnection] = []
         self._closed = False
 
@@ -269,10 +274,12 @@ class ConnectionPool:
     async def connect(self) -> UpstreamConnection:
         """A new connection, bypassing the idle ones (used for a retry)."""
         loop = asyncio.get_running_loop()
+        tls = self.tls
         try:
             _, conn = await asyncio.wait_for(
                 loop.create_connection(lambda: UpstreamConnection(loop), self.upstream.host,
-                                       self.upstream.port),
+                                       self.upstream.port, ssl=tls,
+                                       server_hostname=self.upstream.host if tls else None),
                 self.connect_timeout)
         except (asyncio.TimeoutError, OSError) as exc:
             raise connect_failure(self.upstream, self.connect_timeout, exc) from None

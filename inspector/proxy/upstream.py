@@ -22,16 +22,18 @@ def shown_url(url: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Upstream:
-    """An HTTP/1.1 origin the proxy connects to over plain TCP."""
+    """An HTTP/1.1 origin the proxy connects to over TCP, or TLS if `tls`."""
 
     host: str
     port: int
+    tls: bool = False
 
     @property
     def authority(self) -> str:
-        """host:port as written in a Host header (RFC 9110 7.2); IPv6 in brackets."""
+        """host:port as written in a Host header (RFC 9110 7.2), without the scheme's
+        default port; IPv6 in brackets."""
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return host if self.port == 80 else f"{host}:{self.port}"
+        return host if self.port == (443 if self.tls else 80) else f"{host}:{self.port}"
 
     @property
     def address(self) -> str:
@@ -41,13 +43,14 @@ class Upstream:
 
     @property
     def url(self) -> str:
-        """http://host[:port], as headers and banners show it (an Upstream never holds
+        """scheme://host[:port], as headers and banners show it (an Upstream never holds
         credentials: `parse_upstream` refuses them)."""
-        return f"http://{self.authority}"
+        return f"{'https' if self.tls else 'http'}://{self.authority}"
 
 
 def parse_upstream(url: str) -> Upstream:
-    """Parse "http://host[:port]" (or "ws://", the same server); raise ValueError otherwise.
+    """Parse "http://host[:port]" or "https://host[:port]" ("ws://" and "wss://" name the
+    same servers); raise ValueError otherwise.
 
     Error messages quote the URL with any password masked (`shown_url`)."""
     text = url.strip()
@@ -56,11 +59,9 @@ def parse_upstream(url: str) -> Upstream:
         raise ValueError(f"upstream {url!r} has no scheme: write it as http://host:port")
     parts = urlsplit(text)
     scheme = parts.scheme.lower()
-    if scheme in ("https", "wss"):
-        raise ValueError(f"upstream {url!r}: {scheme}:// upstreams are not supported "
-                         "(no TLS to the upstream yet); use http://")
-    if scheme not in ("http", "ws"):
-        raise ValueError(f"upstream {url!r}: scheme {scheme}:// is not supported; use http://")
+    if scheme not in ("http", "ws", "https", "wss"):
+        raise ValueError(f"upstream {url!r}: scheme {scheme}:// is not supported; use "
+                         "http:// or https://")
     if parts.username is not None or parts.password is not None:
         raise ValueError(f"upstream {url!r}: credentials in the URL are not supported")
     try:
@@ -75,4 +76,5 @@ def parse_upstream(url: str) -> Upstream:
     if parts.path not in ("", "/") or parts.query or parts.fragment:
         raise ValueError(f"upstream {url!r}: only http://host:port is accepted, without a "
                          "path, query or fragment (requests keep their own path)")
-    return Upstream(host=host, port=80 if port is None else port)
+    tls = scheme in ("https", "wss")
+    return Upstream(host=host, port=(443 if tls else 80) if port is None else port, tls=tls)

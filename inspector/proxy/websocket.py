@@ -11,12 +11,14 @@ client's, websockets' `ClientProtocol` the upstream's). What is sent where is de
 from __future__ import annotations
 
 import asyncio
+import ssl
 from typing import Any
 
 from websockets.exceptions import InvalidStatus, ProtocolError
 from websockets.http11 import Response
 from websockets.protocol import OPEN
 
+from .dates import http_date
 from .errors import BAD_GATEWAY, GATEWAY_TIMEOUT, UpstreamFailure
 from .http import Receive, Scope, Send, within
 from .http_translate import UnsendableRequest, error_messages
@@ -49,7 +51,7 @@ class WebSocketSession:
 
     def __init__(self, scope: Scope, receive: Receive, send: Send, upstream: Upstream, *,
                  keep_host: bool, forwarded: bool, connect_timeout: float,
-                 read_timeout: float) -> None:
+                 read_timeout: float, tls: ssl.SSLContext | None = None) -> None:
         self.scope = scope
         self.receive = receive
         self.send = send
@@ -58,6 +60,7 @@ class WebSocketSession:
         self.forwarded = forwarded
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
+        self.tls = tls                 # the client context for a wss:// upstream
         self.protocol = upstream_protocol(scope)
         self.early: list[Any] = []     # frames that came in with the handshake response
         self.socket: UpstreamSocket | None = None
@@ -72,7 +75,7 @@ class WebSocketSession:
         try:
             try:
                 self.socket = await open_socket(self.upstream, self.protocol,
-                                                self.connect_timeout)
+                                                self.connect_timeout, self.tls)
                 accepted = await self._handshake()
             except UpstreamFailure as failure:
                 await self._refuse_failure(failure)
@@ -156,7 +159,7 @@ class WebSocketSession:
     async def _refuse_failure(self, failure: UpstreamFailure) -> None:
         """Refuse the client because the upstream failed: 502/504 if the server allows."""
         if DENIAL in self.scope.get("extensions", {}):
-            for message in error_messages(failure):
+            for message in error_messages(failure, http_date()):
                 await self._send_client(dict(message, type="websocket." + message["type"]))
         else:
             await self._send_client({"type": "websocket.close", "code": BAD_GATEWAY_CLOSE,

@@ -11,6 +11,7 @@ high-water mark, as the HTTP hop does (`pool.UpstreamConnection`).
 from __future__ import annotations
 
 import asyncio
+import ssl
 from typing import Any
 
 from websockets.client import ClientProtocol
@@ -117,14 +118,16 @@ class UpstreamSocket(WriteFlow):
             waiter.set_result(None)
 
 
-async def open_socket(upstream: Upstream, protocol: ClientProtocol, timeout: float
-                      ) -> UpstreamSocket:
-    """Connect to the upstream for `protocol`, failing as a 502 or 504."""
+async def open_socket(upstream: Upstream, protocol: ClientProtocol, timeout: float,
+                      tls: ssl.SSLContext | None = None) -> UpstreamSocket:
+    """Connect to the upstream for `protocol` (over TLS with `tls`), failing as a 502 or
+    504."""
     loop = asyncio.get_running_loop()
     try:
         _, socket = await asyncio.wait_for(
             loop.create_connection(lambda: UpstreamSocket(protocol, loop),
-                                   upstream.host, upstream.port), timeout)
+                                   upstream.host, upstream.port, ssl=tls,
+                                   server_hostname=upstream.host if tls else None), timeout)
     except (asyncio.TimeoutError, OSError) as exc:
         raise connect_failure(upstream, timeout, exc) from None
     return socket

@@ -35,7 +35,6 @@ import sys
 import tempfile
 import threading
 import time
-from pathlib import Path
 from typing import Any
 
 from tests.bench.bench_dashboard import Probe, flow_events, produce, run_live

@@ -144,3 +144,14 @@ def test_clock_milliseconds_as_formatted_before() -> None:
             wall = start + t
             assert clock(start, t).endswith(f".{int(wall % 1 * 1000):03d}")
     assert clock(0.0, -1e-20).endswith(".1000")
+
+
+def test_http_line_shows_the_notes_safely() -> None:
+    folder, lines = FlowFolder(), FlowLines(started_wall=0.0)
+    start = {"type": "http.response.start", "status": 200, "headers": [],
+             "asgi_inspector.notes": ["sent upstream twice: \x1b[2J"]}
+    (line,) = lines.lines(folder.extend(events(
+        (1, "scope", SCOPE), (1, "send", start),
+        (1, "send", {"type": "http.response.body", "body": b"ok"}), (1, "exit", None))))
+    assert line.endswith(" 200 20.0ms req=0B resp=2B (sent upstream twice: \\e[2J)")
+    assert "\x1b" not in line

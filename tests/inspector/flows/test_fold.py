@@ -99,6 +99,16 @@ def test_get_with_streamed_response() -> None:
     assert f.event_seqs == list(range(7))
 
 
+def test_notes_on_the_response_start_become_flow_notes() -> None:
+    s = Script()
+    s.scope(1)
+    respond(s, 1, 200, b"ok", **{"asgi_inspector.notes": ["sent twice", 3, b"x"]})
+    s.scope(2)
+    respond(s, 2, 200, b"ok", **{"asgi_inspector.notes": "not a list"})
+    first, second = s.fold()
+    assert first.notes == ("sent twice",) and second.notes == ()
+
+
 def test_scope_defaults() -> None:
     s = Script()
     s.add(1, "scope", {"type": "http"})

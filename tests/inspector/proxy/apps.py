@@ -180,8 +180,9 @@ RawHandler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Any]
 class RawUpstream:
     """A TCP server in its own thread whose handler scripts each connection by hand."""
 
-    def __init__(self, handler: RawHandler) -> None:
+    def __init__(self, handler: RawHandler, ssl: Any = None) -> None:
         self.handler = handler
+        self.ssl = ssl                 # a server SSLContext: the handler speaks over TLS
         self.connections = 0
         self.tasks: set[asyncio.Task[Any]] = set()
         self.loop = asyncio.new_event_loop()
@@ -192,7 +193,7 @@ class RawUpstream:
     def _run(self) -> None:
         asyncio.set_event_loop(self.loop)
         self.server = self.loop.run_until_complete(
-            asyncio.start_server(self._handle, "127.0.0.1", 0))
+            asyncio.start_server(self._handle, "127.0.0.1", 0, ssl=self.ssl))
         self.port = self.server.sockets[0].getsockname()[1]
         self.ready.set()
         self.loop.run_forever()

@@ -87,8 +87,8 @@ class Servers:
         """`app` (a ProxyApp, maybe wrapped) served the way `proxy` serves one."""
         return self.serve(app, **{**SERVE_OPTIONS, **config})
 
-    def raw(self, handler: RawHandler) -> RawUpstream:
-        server = RawUpstream(handler).start()
+    def raw(self, handler: RawHandler, ssl: Any = None) -> RawUpstream:
+        server = RawUpstream(handler, ssl).start()
         self.started.append(server)
         return server
 

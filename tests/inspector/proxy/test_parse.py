@@ -8,6 +8,7 @@ import pytest
 
 from inspector.proxy.parse import (
     MAX_HEAD,
+    Continue,
     Data,
     EndOfResponse,
     IncompleteResponse,
@@ -148,6 +149,48 @@ def test_head_too_long_is_malformed(prefer_h11: bool) -> None:
             parser.feed(b"x-big: " + b"b" * 990 + b"\r\n")
 
 
+def sized_head(size: int, interim: bytes = b"") -> bytes:
+    """A 200 response head of exactly `size` bytes (after `interim` 1xx heads), then "ok"."""
+    start = interim + b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n"
+    pad = size - len(start) - len(b"x-pad: \r\n\r\n")
+    head = start + b"x-pad: " + b"p" * pad + b"\r\n\r\n"
+    assert len(head) == size
+    return head + b"ok"
+
+
+def cuts(wire: bytes, how: str) -> list[bytes]:
+    """`wire` as it may arrive: whole, byte by byte, or around the limit."""
+    if how == "whole":
+        return [wire]
+    if how == "bytes":
+        return [wire[i:i + 1] for i in range(len(wire))]
+    if how == "halves":
+        return [wire[:len(wire) // 2], wire[len(wire) // 2:]]
+    return [wire[:MAX_HEAD - 1], wire[MAX_HEAD - 1:]]   # "at-limit"
+
+
+@pytest.mark.parametrize("how", ["whole", "bytes", "halves", "at-limit"])
+@pytest.mark.parametrize("interim", [b"", b"HTTP/1.1 100 Continue\r\n\r\n"],
+                         ids=["final", "after-1xx"])
+def test_head_limit_is_the_same_however_the_head_arrives(prefer_h11: bool, how: str,
+                                                         interim: bytes) -> None:
+    assert MAX_HEAD == 64 * 1024
+    for size in (MAX_HEAD - 1, MAX_HEAD):
+        events = parse(cuts(sized_head(size, interim), how), prefer_h11)
+        assert events[0].status_code == 200 and body(events) == b"ok"
+        assert events[-1] == EndOfResponse(True)
+    for size in (MAX_HEAD + 1, MAX_HEAD + 40_000):
+        with pytest.raises(MalformedResponse, match=f"longer than {MAX_HEAD} bytes"):
+            parse(cuts(sized_head(size, interim), how), prefer_h11)
+
+
+def test_head_under_the_limit_ending_in_a_read_that_passes_it(prefer_h11: bool) -> None:
+    wire = sized_head(MAX_HEAD - 10).replace(b"Content-Length: 2", b"Content-Length: 9")
+    wire = wire[:-2] + b"x" * 9    # the body (the same length as the head made room for)
+    events = parse([wire[:100], wire[100:]], prefer_h11)
+    assert body(events) == b"x" * 9 and events[-1] == EndOfResponse(True)
+
+
 @pytest.mark.parametrize("wire", [
     b"",
     b"HTTP/1.1 200 OK\r\nContent-Le",
@@ -159,3 +202,13 @@ def test_eof_before_the_end_is_incomplete(prefer_h11: bool, wire: bytes) -> None
     parser.feed(wire)
     with pytest.raises(IncompleteResponse):
         parser.feed_eof()
+
+
+def test_a_100_is_reported_once_only_when_expected(prefer_h11: bool) -> None:
+    wire = (b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 100 Continue\r\n\r\n"
+            b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+    expecting = response_parser(expect_continue=True, prefer_h11=prefer_h11)
+    events = expecting.feed(wire[:25]) + expecting.feed(wire[25:])
+    assert events[0] == Continue() and events[1].status_code == 200
+    assert [type(e) for e in events].count(Continue) == 1
+    assert Continue() not in parse(wire, prefer_h11)

@@ -13,6 +13,7 @@ from websockets.http11 import Response
 from inspector.proxy import Upstream, UpstreamFailure, parse_upstream
 from inspector.proxy.upstream import shown_url
 from inspector.proxy.headers import (
+    client_fields,
     connection_tokens,
     proxy_request_headers,
     strip_hop_by_hop,
@@ -24,10 +25,11 @@ from inspector.proxy.http_translate import (
     build_request,
     encode_request,
     error_messages,
+    expects_continue,
     request_target,
     response_start,
 )
-from inspector.proxy.parse import Data, response_parser
+from inspector.proxy.parse import Data, ResponseHead, response_parser
 from inspector.proxy.ws_translate import (
     ClientClose,
     MessageAssembler,
@@ -61,14 +63,21 @@ def scope(headers: list[tuple[bytes, bytes]] | None = None, **extra: Any) -> dic
     ("http://example.com/", Upstream("example.com", 80)),
     ("ws://localhost:8000", Upstream("localhost", 8000)),
     ("HTTP://[::1]:81", Upstream("::1", 81)),
+    ("https://example.com", Upstream("example.com", 443, tls=True)),
+    ("wss://example.com:8443", Upstream("example.com", 8443, tls=True)),
 ])
 def test_parse_upstream_accepts(url: str, expected: Upstream) -> None:
     assert parse_upstream(url) == expected
 
 
+def test_host_header_leaves_out_the_schemes_default_port_only() -> None:
+    assert parse_upstream("https://a.test").authority == "a.test"
+    assert parse_upstream("https://a.test:80").authority == "a.test:80"
+    assert parse_upstream("http://a.test:443").authority == "a.test:443"
+
+
 @pytest.mark.parametrize("url, says", [
-    ("https://example.com", "https:// upstreams are not supported"),
-    ("wss://example.com", "wss:// upstreams are not supported"),
+    ("gopher://example.com", "scheme gopher:// is not supported; use http:// or https://"),
     ("ftp://example.com", "scheme ftp:// is not supported"),
     ("localhost:8000", "no scheme"),
     ("http://", "no host"),
@@ -78,7 +87,7 @@ def test_parse_upstream_accepts(url: str, expected: Upstream) -> None:
     ("http://host:80/api", "without a path"),
     ("http://host?x=1", "without a path, query"),
     ("http://user:pw@host", "credentials"),
-    ("https://user:s3cret@host", "https:// upstreams are not supported"),
+    ("https://user:s3cret@host", "credentials in the URL are not supported"),
     ("user:s3cret@host:80", "no scheme"),
 ])
 def test_parse_upstream_rejects_with_one_line(url: str, says: str) -> None:
@@ -272,6 +281,19 @@ def test_response_start_strips_transfer_encoding_keeps_length(prefer_h11: bool) 
     assert response_start(events[0])["headers"] == [(b"content-length", b"3")]
 
 
+def test_response_start_adds_a_date_only_where_the_upstream_sent_none() -> None:
+    asked: list[int] = []
+
+    def date() -> bytes:
+        asked.append(1)
+        return b"Mon, 07 Dec 2026 01:50:00 GMT"
+    dated = ResponseHead(200, [(b"server", b"s"), (b"date", b"Sun, 06 Dec 2026 00:00:00 GMT")])
+    assert response_start(dated, date)["headers"] == dated.headers and asked == []
+    undated = ResponseHead(200, [(b"content-length", b"0")])
+    assert response_start(undated, date)["headers"] == [
+        (b"content-length", b"0"), (b"date", b"Mon, 07 Dec 2026 01:50:00 GMT")]
+
+
 @pytest.mark.parametrize("prefer_h11", PARSERS)
 def test_body_messages_one_per_chunk_last_one_ends(prefer_h11: bool) -> None:
     events = response_events(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
@@ -302,8 +324,9 @@ def test_no_body_for_head_204_304(wire: bytes, method: bytes, prefer_h11: bool) 
 def test_error_messages_say_what_happened() -> None:
     failure = UpstreamFailure(502, "connection refused",
                               "upstream 127.0.0.1:9 refused the connection")
-    start, body = error_messages(failure)
+    start, body = error_messages(failure, b"Mon, 07 Dec 2026 01:50:00 GMT")
     assert start["status"] == 502
+    assert (b"date", b"Mon, 07 Dec 2026 01:50:00 GMT") in start["headers"]
     assert (b"x-inspector-error", b"connection refused") in start["headers"]
     assert (b"content-type", b"text/plain; charset=utf-8") in start["headers"]
     assert body["body"] == b"502 Bad Gateway: upstream 127.0.0.1:9 refused the connection\n"
@@ -409,9 +432,27 @@ def test_message_assembler_joins_fragments() -> None:
 
 def test_proxy_app_rejects_bad_settings() -> None:
     from inspector.proxy import ProxyApp
-    with pytest.raises(ValueError, match="https:// upstreams are not supported"):
-        ProxyApp("https://example.com")
+    with pytest.raises(ValueError, match="apply to https:// and wss:// upstreams only"):
+        ProxyApp("http://example.com", insecure=True)
     with pytest.raises(ValueError, match="positive"):
         ProxyApp("http://example.com", read_timeout=0)
     with pytest.raises(ValueError, match="pool_size"):
         ProxyApp("http://example.com", pool_size=-1)
+
+
+@pytest.mark.parametrize("headers, version, expected", [
+    ([(b"Expect", b"100-Continue"), (b"Content-Length", b"10")], "1.1", True),
+    ([(b"expect", b"100-continue"), (b"transfer-encoding", b"chunked")], "1.1", True),
+    ([(b"expect", b"100-continue"), (b"content-length", b"0")], "1.1", False),
+    ([(b"expect", b"100-continue")], "1.1", False),
+    ([(b"expect", b"100-continue"), (b"content-length", b"10")], "1.0", False),
+    ([(b"expect", b"100-continue"), (b"content-length", b"10"),
+      (b"connection", b"expect")], "1.1", False),
+    ([(b"expect", b"something-else"), (b"content-length", b"10")], "1.1", False),
+])
+def test_expects_continue(headers: list[tuple[bytes, bytes]], version: str,
+                          expected: bool) -> None:
+    fields = client_fields(headers)
+    assert expects_continue({"http_version": version}, fields) is expected
+    if expected:     # the expectation goes upstream with the request
+        assert (b"expect", headers[0][1]) in fields.end_to_end

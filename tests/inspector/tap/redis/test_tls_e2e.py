@@ -6,7 +6,6 @@ import shutil
 import ssl
 import socket
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
