@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from inspector._native import PURE_PYTHON_ENV
-from tests.conftest import C_BUILT, needs_c
+from tests.conftest import needs_c
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -152,10 +152,3 @@ def test_decode_holds_its_records_while_callbacks_change_the_list() -> None:
     """)
     assert out == ["51", "broken", "50", "x"]
 
-
-def test_the_c_extensions_are_in_play_unless_switched_off() -> None:
-    """The cases above prove the C path only where it is the path taken."""
-    if os.environ.get(PURE_PYTHON_ENV, "").strip() not in ("", "0"):
-        assert not C_BUILT
-    out = isolated("from inspector.ring import RING; print(RING)", "python")
-    assert out == ["python"]
