@@ -45,8 +45,12 @@ ROOT = Path(__file__).resolve().parents[2]
 
 # ---------------------------------------------------------------- in-process
 
-def _inprocess_variants(rounds: int, n: int = 20_000) -> dict[str, float]:
-    """µs per request of each design (--c-vs-python), rounds alternating; medians."""
+def _inprocess_variants(rounds: int, n: int = 5_000) -> dict[str, float]:
+    """CPU µs per request of each design (--c-vs-python), rounds alternating; medians.
+
+    This thread's CPU time, not the wall clock: on a machine shared with other work, time
+    spent descheduled is not the app's, and it moved wall-clock figures by more than the
+    differences measured here."""
     from tests.bench.bench_apps import PurePythonMiddleware, PythonCallMiddleware, make_app
 
     from inspector import InspectorMiddleware
@@ -57,10 +61,10 @@ def _inprocess_variants(rounds: int, n: int = 20_000) -> dict[str, float]:
             "pure": PurePythonMiddleware(make_app(), tap=False)}
 
     async def drive(app: Any) -> float:
-        start = time.perf_counter()
+        start = time.thread_time()
         for _ in range(n):
             await app(dict(scope), receive, send)
-        return (time.perf_counter() - start) / n
+        return (time.thread_time() - start) / n
 
     loop = asyncio.new_event_loop()
     for app in apps.values():                     # warm up every one
@@ -288,7 +292,8 @@ def main() -> None:
     print(f"(ring and encoder: {RING})")
     if args.c_vs_python and "inprocess" in parts:
         r = _inprocess_variants(args.rounds)
-        print("## In-process (no sockets), GET hello, medians of", args.rounds, "rounds")
+        print("## In-process (no sockets), GET hello, CPU time, medians of", args.rounds,
+              "rounds")
         print(f"{'design':10} {'µs/request':>11} {'added µs':>9} {'added x wrapped':>16}")
         added_c = r["wrapped"] - r["bare"]
         for name, us in r.items():
