@@ -61,7 +61,7 @@ typedef struct {
     PyObject *conn;
     PyObject *iter;                           /* the app's coroutine, while it runs */
     int state;                                /* CALL_NEW, CALL_RUNNING, CALL_DONE */
-    int running;                              /* a step is under way (see enter_step) */
+    int running;                              /* a step is under way (see refuse_reentry) */
 } Calling;
 
 enum { CALL_NEW, CALL_RUNNING, CALL_DONE };
