@@ -11,6 +11,14 @@ from typing import Any
 import pytest
 import uvicorn
 
+from inspector._native import PURE_PYTHON_ENV, c_path
+
+# The C extensions are optional (no compiler, or ASGI_INSPECTOR_PURE_PYTHON=1): a test of
+# the C build itself skips on the Python path; every test of behaviour runs on both.
+C_BUILT = c_path()
+needs_c = pytest.mark.skipif(
+    not C_BUILT, reason=f"needs the C extensions (not built, or {PURE_PYTHON_ENV}=1)")
+
 
 def free_port() -> int:
     with socket.socket() as sock:

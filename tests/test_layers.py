@@ -42,7 +42,7 @@ def test_wrapping_an_app_stays_light() -> None:
 # in-process side: the middleware starts the publisher, which feeds the tap, the capture
 # file and Redis, so it sits above them although its events come first.
 LAYERS: list[set[str]] = [
-    {"types", "text"},
+    {"types", "text", "_native"},
     {"events"},
     {"flows"},
     {"findings"},

@@ -26,7 +26,6 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <stddef.h>
-#include <structmember.h>
 
 #include "../events/_encoder_api.h"
 
@@ -38,6 +37,7 @@ typedef struct {
     PyObject *ring;            /* record's Ring, when record is Ring.record: called in C */
     double t0_value;
     Py_ssize_t limit_value;
+    int ready;                 /* __init__ succeeded: the fields above are all set */
 } Capture;
 
 typedef struct {
@@ -51,6 +51,7 @@ typedef struct {
     PyObject_HEAD
     PyObject *iter;           /* the server's receive() awaitable, as an iterator */
     Hook *hook;
+    int running;              /* a step is under way: re-entry is refused, as a coroutine's */
 } Receiving;
 
 typedef struct {
@@ -60,6 +61,7 @@ typedef struct {
     PyObject *conn;
     PyObject *iter;                           /* the app's coroutine, while it runs */
     int state;                                /* CALL_NEW, CALL_RUNNING, CALL_DONE */
+    int running;                              /* a step is under way (see refuse_reentry) */
 } Calling;
 
 enum { CALL_NEW, CALL_RUNNING, CALL_DONE };
@@ -113,23 +115,63 @@ hook_record(Hook *h, PyObject *message)
     return capture_record(c, h->conn, h->kind, message, 1, Py_None, c->slow);
 }
 
+/* The exception being raised, as one object with its traceback, and the error indicator
+ * cleared (PyErr_GetRaisedException from 3.12 on); NULL if none is set. */
+static PyObject *
+take_exception(void)
+{
+#if PY_VERSION_HEX >= 0x030C0000
+    return PyErr_GetRaisedException();
+#else
+    PyObject *type, *value, *traceback;
+    PyErr_Fetch(&type, &value, &traceback);
+    PyErr_NormalizeException(&type, &value, &traceback);
+    if (value != NULL && traceback != NULL)
+        PyException_SetTraceback(value, traceback);
+    Py_XDECREF(type);
+    Py_XDECREF(traceback);
+    return value;
+#endif
+}
+
+/* Raise `exc` (a reference stolen) again, as it was taken. */
+static void
+restore_exception(PyObject *exc)
+{
+#if PY_VERSION_HEX >= 0x030C0000
+    PyErr_SetRaisedException(exc);
+#else
+    if (exc == NULL)
+        return;
+    PyErr_Restore(Py_NewRef((PyObject *)Py_TYPE(exc)), exc, PyException_GetTraceback(exc));
+#endif
+}
+
 /* The current exception, if an Exception, goes to recorder.failed() and is cleared. */
 static int
 report_failure(Capture *c)
 {
     if (!PyErr_ExceptionMatches(PyExc_Exception))
         return -1;
-    PyObject *type, *value, *traceback;
-    PyErr_Fetch(&type, &value, &traceback);
-    PyErr_NormalizeException(&type, &value, &traceback);
-    PyObject *reported = PyObject_CallOneArg(c->failed, value ? value : Py_None);
+    PyObject *exc = take_exception();
+    PyObject *reported = PyObject_CallOneArg(c->failed, exc ? exc : Py_None);
     if (reported == NULL)
         PyErr_Clear();
     Py_XDECREF(reported);
-    Py_XDECREF(type);
-    Py_XDECREF(value);
-    Py_XDECREF(traceback);
+    Py_XDECREF(exc);
     return 0;
+}
+
+/* A step into an awaitable of ours that is already taking one (its own send(), throw()
+ * or close() called from inside the code it drives): refused with the ValueError a
+ * coroutine raises, and nothing of its state touched. */
+static int
+refuse_reentry(int running)
+{
+    if (!running)
+        return 0;
+    PyErr_SetString(PyExc_ValueError, "coroutine already executing");
+    return -1;
 }
 
 /* ------------------------------------------------------------------ hooks */
@@ -211,13 +253,9 @@ raise_thrown(PyObject *const *args, Py_ssize_t nargs)
 static PyObject *
 take_stop_value(void)
 {
-    PyObject *type, *exc, *traceback;
-    PyErr_Fetch(&type, &exc, &traceback);
-    PyErr_NormalizeException(&type, &exc, &traceback);
+    PyObject *exc = take_exception();
     PyObject *value = exc ? PyObject_GetAttrString(exc, "value") : Py_NewRef(Py_None);
-    Py_XDECREF(type);
     Py_XDECREF(exc);
-    Py_XDECREF(traceback);
     return value;
 }
 
@@ -268,6 +306,7 @@ iter_close(PyObject *iter)
 static PyObject *
 receive_hook_call(Hook *self, PyObject *const *args, size_t nargsf, PyObject *kwnames)
 {
+    (void)args;
     if (PyVectorcall_NARGS(nargsf) != 0 || (kwnames != NULL && PyTuple_GET_SIZE(kwnames))) {
         PyErr_SetString(PyExc_TypeError, "receive() takes no arguments");
         return NULL;
@@ -282,6 +321,7 @@ receive_hook_call(Hook *self, PyObject *const *args, size_t nargsf, PyObject *kw
     }
     receiving->iter = iter;
     receiving->hook = (Hook *)Py_NewRef(self);
+    receiving->running = 0;
     PyObject_GC_Track(receiving);
     return (PyObject *)receiving;
 }
@@ -304,6 +344,17 @@ new_hook(PyTypeObject *type, Capture *capture, PyObject *conn, PyObject *kind, P
 
 /* ------------------------------------------------------------------ capture */
 
+/* A Capture made by Capture.__new__ without a successful __init__ has nothing to record
+ * with: refuse to make hooks from it. */
+static int
+capture_check_ready(Capture *self)
+{
+    if (self->ready)
+        return 0;
+    PyErr_SetString(PyExc_ValueError, "Capture.__init__ was not called, or failed");
+    return -1;
+}
+
 static PyObject *
 capture_hooks(Capture *self, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -311,6 +362,8 @@ capture_hooks(Capture *self, PyObject *const *args, Py_ssize_t nargs)
         PyErr_SetString(PyExc_TypeError, "hooks(conn, receive, send)");
         return NULL;
     }
+    if (capture_check_ready(self) < 0)
+        return NULL;
     Hook *receive = new_hook(&ReceiveHookType, self, args[0], receive_kind, args[1],
                              (vectorcallfunc)receive_hook_call);
     if (receive == NULL)
@@ -334,6 +387,8 @@ capture_call(Capture *self, PyObject *const *args, Py_ssize_t nargs)
         PyErr_SetString(PyExc_TypeError, "call(app, scope, receive, send)");
         return NULL;
     }
+    if (capture_check_ready(self) < 0)
+        return NULL;
     Calling *calling = PyObject_GC_New(Calling, &CallingType);
     if (calling == NULL)
         return NULL;
@@ -345,6 +400,7 @@ capture_call(Capture *self, PyObject *const *args, Py_ssize_t nargs)
     calling->conn = NULL;
     calling->iter = NULL;
     calling->state = CALL_NEW;
+    calling->running = 0;
     PyObject_GC_Track(calling);
     return (PyObject *)calling;
 }
@@ -362,7 +418,9 @@ get_attr(PyObject *recorder, const char *name, PyObject **slot)
 static int
 capture_init(Capture *self, PyObject *args, PyObject *kwargs)
 {
+    (void)kwargs;
     PyObject *recorder, *skip;
+    self->ready = 0;
     if (!PyArg_ParseTuple(args, "OO!:Capture", &recorder, &PyTuple_Type, &skip))
         return -1;
     if (get_attr(recorder, "record_event", &self->record) < 0 ||
@@ -393,6 +451,7 @@ capture_init(Capture *self, PyObject *args, PyObject *kwargs)
         if (owner != NULL && PyObject_TypeCheck(owner, encoder->ring_type))
             self->ring = Py_NewRef(owner);
     }
+    self->ready = 1;
     return 0;
 }
 
@@ -443,7 +502,7 @@ static PyMethodDef capture_methods[] = {
 
 static PyTypeObject CaptureType = {
     PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "inspector.capture._hooks.Capture",
+    .tp_name = HOOKS_MODULE ".Capture",
     .tp_basicsize = sizeof(Capture),
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
     .tp_doc = "Capture(recorder, scope_skip): how a recorder's hooks record.",
@@ -498,12 +557,21 @@ receiving_stepped(Receiving *self, PySendResult status, PyObject **result)
 static PySendResult
 receiving_am_send(Receiving *self, PyObject *arg, PyObject **result)
 {
+    *result = NULL;
+    if (refuse_reentry(self->running) < 0)
+        return PYGEN_ERROR;
     if (self->iter == NULL) {
         PyErr_SetString(PyExc_RuntimeError, "cannot reuse already awaited receive()");
-        *result = NULL;
         return PYGEN_ERROR;
     }
-    return receiving_stepped(self, PyIter_Send(self->iter, arg, result), result);
+    /* The step holds its own reference: nothing the server's code does frees it. */
+    PyObject *iter = Py_NewRef(self->iter);
+    self->running = 1;
+    PySendResult status = PyIter_Send(iter, arg, result);
+    self->running = 0;
+    status = receiving_stepped(self, status, result);
+    Py_DECREF(iter);
+    return status;
 }
 
 /* A finished receive(): raise StopIteration carrying the message. */
@@ -553,24 +621,35 @@ awaitable_await(PyObject *self)
 static PyObject *
 receiving_throw(Receiving *self, PyObject *const *args, Py_ssize_t nargs)
 {
+    if (refuse_reentry(self->running) < 0)
+        return NULL;
     if (self->iter == NULL) {
         /* Finished or never started: raise what was thrown, as a coroutine would. */
         return raise_thrown(args, nargs);
     }
     /* The server's receive() may catch what was thrown and return a message. */
-    PyObject *value;
-    PySendResult status = iter_throw(self->iter, args, nargs, &value);
-    return step_result(receiving_stepped(self, status, &value), value);
+    PyObject *value, *iter = Py_NewRef(self->iter);
+    self->running = 1;
+    PySendResult status = iter_throw(iter, args, nargs, &value);
+    self->running = 0;
+    status = receiving_stepped(self, status, &value);
+    Py_DECREF(iter);
+    return step_result(status, value);
 }
 
 static PyObject *
 receiving_close(Receiving *self, PyObject *unused)
 {
+    (void)unused;
+    if (refuse_reentry(self->running) < 0)
+        return NULL;
     if (self->iter == NULL)
         Py_RETURN_NONE;
     PyObject *iter = self->iter;
     self->iter = NULL;
+    self->running = 1;
     int closed = iter_close(iter);
+    self->running = 0;
     Py_DECREF(iter);
     if (closed < 0)
         return NULL;
@@ -592,7 +671,7 @@ static PyAsyncMethods receiving_async = {
 
 static PyTypeObject ReceivingType = {
     PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "inspector.capture._hooks.Receiving",
+    .tp_name = HOOKS_MODULE ".Receiving",
     .tp_basicsize = sizeof(Receiving),
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
     .tp_doc = "The server's receive() in progress; records the message it returns.",
@@ -699,17 +778,13 @@ calling_finish(Calling *self, PySendResult status, PyObject **result)
         return PYGEN_RETURN;
     }
     *result = NULL;
-    PyObject *type, *value, *traceback;
-    PyErr_Fetch(&type, &value, &traceback);
-    PyErr_NormalizeException(&type, &value, &traceback);
-    if (value != NULL && traceback != NULL)
-        PyException_SetTraceback(value, traceback);
-    PyObject *args[2] = {self->conn, value ? value : Py_None};
+    PyObject *exc = take_exception();
+    PyObject *args[2] = {self->conn, exc ? exc : Py_None};
     PyObject *recorded = PyObject_Vectorcall(c->exit, args, 2, NULL);
     if (recorded == NULL && report_failure(c) < 0)
         PyErr_Clear();   /* a BaseException from the recorder: the app's own goes on */
     Py_XDECREF(recorded);
-    PyErr_Restore(type, value, traceback);
+    restore_exception(exc);
     return PYGEN_ERROR;
 }
 
@@ -717,6 +792,8 @@ static PySendResult
 calling_am_send(Calling *self, PyObject *arg, PyObject **result)
 {
     *result = NULL;
+    if (refuse_reentry(self->running) < 0)
+        return PYGEN_ERROR;
     if (self->state == CALL_DONE) {
         PyErr_SetString(PyExc_RuntimeError, "cannot reuse already awaited coroutine");
         return PYGEN_ERROR;
@@ -727,7 +804,9 @@ calling_am_send(Calling *self, PyObject *arg, PyObject **result)
                             "can't send non-None value to a just-started coroutine");
             return PYGEN_ERROR;
         }
+        self->running = 1;           /* the app's own call is part of the first step */
         int started = calling_start(self);
+        self->running = 0;
         if (started == -1) {
             self->state = CALL_DONE;
             calling_drop_arguments(self);
@@ -736,45 +815,64 @@ calling_am_send(Calling *self, PyObject *arg, PyObject **result)
         if (started == -2)
             return calling_finish(self, PYGEN_ERROR, result);
     }
-    PySendResult status = PyIter_Send(self->iter, arg, result);
-    if (status == PYGEN_NEXT)
-        return status;
-    return calling_finish(self, status, result);
+    /* The step holds its own reference to the app's coroutine: nothing the app does
+     * (such as calling this object's send() from inside) frees it while it runs. */
+    PyObject *iter = Py_NewRef(self->iter);
+    self->running = 1;
+    PySendResult status = PyIter_Send(iter, arg, result);
+    self->running = 0;
+    if (status != PYGEN_NEXT)
+        status = calling_finish(self, status, result);
+    Py_DECREF(iter);
+    return status;
 }
 
 static PyObject *
 calling_throw(Calling *self, PyObject *const *args, Py_ssize_t nargs)
 {
+    if (refuse_reentry(self->running) < 0)
+        return NULL;
     if (self->state != CALL_RUNNING) {
         self->state = CALL_DONE;
         calling_drop_arguments(self);
         return raise_thrown(args, nargs);
     }
     /* The app may catch what was thrown and go on, or return. */
-    PyObject *result;
-    PySendResult status = iter_throw(self->iter, args, nargs, &result);
+    PyObject *result, *iter = Py_NewRef(self->iter);
+    self->running = 1;
+    PySendResult status = iter_throw(iter, args, nargs, &result);
+    self->running = 0;
     if (status != PYGEN_NEXT)
         status = calling_finish(self, status, &result);
+    Py_DECREF(iter);
     return step_result(status, result);
 }
 
 static PyObject *
 calling_close(Calling *self, PyObject *unused)
 {
+    (void)unused;
+    if (refuse_reentry(self->running) < 0)
+        return NULL;
     if (self->state != CALL_RUNNING) {
         self->state = CALL_DONE;
         calling_drop_arguments(self);
         Py_RETURN_NONE;
     }
-    PyObject *result = NULL;
-    if (iter_close(self->iter) < 0) {   /* e.g. the app ignored GeneratorExit */
+    PyObject *result = NULL, *iter = Py_NewRef(self->iter);
+    self->running = 1;
+    int closed = iter_close(iter);
+    self->running = 0;
+    if (closed < 0) {                   /* e.g. the app ignored GeneratorExit */
         calling_finish(self, PYGEN_ERROR, &result);
+        Py_DECREF(iter);
         return NULL;
     }
     /* As an `async def` middleware closed at its await: the exit is GeneratorExit. */
     PyErr_SetNone(PyExc_GeneratorExit);
     calling_finish(self, PYGEN_ERROR, &result);
     PyErr_Clear();
+    Py_DECREF(iter);
     Py_RETURN_NONE;
 }
 
@@ -793,7 +891,7 @@ static PyAsyncMethods calling_async = {
 
 static PyTypeObject CallingType = {
     PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "inspector.capture._hooks.Calling",
+    .tp_name = HOOKS_MODULE ".Calling",
     .tp_basicsize = sizeof(Calling),
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
     .tp_doc = "The app's call for one captured connection, recording its scope and exit.",
@@ -808,7 +906,7 @@ static PyTypeObject CallingType = {
 
 static PyTypeObject SendHookType = {
     PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "inspector.capture._hooks.SendHook",
+    .tp_name = HOOKS_MODULE ".SendHook",
     .tp_basicsize = sizeof(Hook),
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL,
     .tp_doc = "send(message): record it, then the server's send(message).",
@@ -821,7 +919,7 @@ static PyTypeObject SendHookType = {
 
 static PyTypeObject ReceiveHookType = {
     PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "inspector.capture._hooks.ReceiveHook",
+    .tp_name = HOOKS_MODULE ".ReceiveHook",
     .tp_basicsize = sizeof(Hook),
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL,
     .tp_doc = "receive(): the server's receive(), recording the message it returns.",
@@ -879,7 +977,7 @@ middleware_fast(Middleware *self, PyObject *scope)
         PyObject *path = PyDict_GetItemWithError(scope, path_key);
         if (path == NULL && PyErr_Occurred())
             return -1;
-        if (path != NULL) {
+        if (path != NULL && PyUnicode_Check(path)) {   /* only a str path is excluded */
             int is_excluded = PySet_Contains(excluded, path);
             if (is_excluded != 0)
                 return is_excluded < 0 ? -1 : 0;
@@ -958,20 +1056,20 @@ middleware_dealloc(Middleware *self)
 }
 
 static PyMemberDef middleware_members[] = {
-    {"app", T_OBJECT_EX, offsetof(Middleware, app), 0, "the wrapped ASGI app"},
-    {"recorder", T_OBJECT_EX, offsetof(Middleware, recorder), 0, "the capture's Recorder"},
-    {"exclude_paths", T_OBJECT_EX, offsetof(Middleware, exclude_paths), 0,
+    {"app", Py_T_OBJECT_EX, offsetof(Middleware, app), 0, "the wrapped ASGI app"},
+    {"recorder", Py_T_OBJECT_EX, offsetof(Middleware, recorder), 0, "the capture's Recorder"},
+    {"exclude_paths", Py_T_OBJECT_EX, offsetof(Middleware, exclude_paths), 0,
      "paths passed through uncaptured (a frozenset)"},
-    {"_pid_cell", T_OBJECT_EX, offsetof(Middleware, pid_cell), 0,
+    {"_pid_cell", Py_T_OBJECT_EX, offsetof(Middleware, pid_cell), 0,
      "a list holding this process's pid"},
-    {"_publisher_pid", T_OBJECT, offsetof(Middleware, publisher_pid), 0,
+    {"_publisher_pid", Py_T_OBJECT_EX, offsetof(Middleware, publisher_pid), 0,
      "the pid the publisher was started in (None: not yet)"},
     {NULL, 0, 0, 0, NULL},
 };
 
 static PyTypeObject MiddlewareType = {
     PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "inspector.capture._hooks.Middleware",
+    .tp_name = HOOKS_MODULE ".Middleware",
     .tp_basicsize = sizeof(Middleware),
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
     .tp_doc = "The base of InspectorMiddleware: its __call__, in C.",
@@ -983,51 +1081,62 @@ static PyTypeObject MiddlewareType = {
     .tp_members = middleware_members,
 };
 
+/* Multi-phase init (PEP 489): the exec slot fills the module. The types and interned
+ * names stay static, which the slots declare (see _encoder_api.h). */
+static int
+intern(PyObject **slot, const char *text)
+{
+    if (*slot == NULL)
+        *slot = PyUnicode_InternFromString(text);
+    return *slot == NULL ? -1 : 0;
+}
+
+static int
+hooks_exec(PyObject *module)
+{
+    if (PyType_Ready(&ReceivingType) < 0 || PyType_Ready(&SendHookType) < 0 ||
+        PyType_Ready(&ReceiveHookType) < 0 || PyType_Ready(&CallingType) < 0 ||
+        PyType_Ready(&CaptureType) < 0 || PyType_Ready(&MiddlewareType) < 0)
+        return -1;
+    if (intern(&type_key, "type") < 0 || intern(&path_key, "path") < 0 ||
+        intern(&http_type, "http") < 0 || intern(&websocket_type, "websocket") < 0 ||
+        intern(&call_name, "call") < 0 || intern(&dispatch_name, "_dispatch") < 0 ||
+        intern(&receive_kind, "receive") < 0 || intern(&send_kind, "send") < 0 ||
+        intern(&scope_kind, "scope") < 0 || intern(&exit_kind, "exit") < 0)
+        return -1;
+    if (minus_one == NULL && (minus_one = PyLong_FromLong(-1)) == NULL)
+        return -1;
+    /* The capsule import imports only the top package: import the module first. */
+    PyObject *encoder_module = PyImport_ImportModule(ENCODER_MODULE);
+    if (encoder_module == NULL)
+        return -1;
+    Py_DECREF(encoder_module);
+    encoder = PyCapsule_Import(ENCODER_API_NAME, 0);
+    if (encoder == NULL)
+        return -1;
+    if (PyModule_AddObjectRef(module, "Capture", (PyObject *)&CaptureType) < 0 ||
+        PyModule_AddObjectRef(module, "Middleware", (PyObject *)&MiddlewareType) < 0)
+        return -1;
+    return 0;
+}
+
+static PyModuleDef_Slot hooks_slots[] = {
+    {Py_mod_exec, (void *)hooks_exec},
+    INSPECTOR_SLOT_INTERPRETERS
+    INSPECTOR_SLOT_GIL
+    {0, NULL},
+};
+
 static struct PyModuleDef module_def = {
-    PyModuleDef_HEAD_INIT, "inspector.capture._hooks",
-    "The receive() and send() the middleware hands the app, in C.", -1, NULL,
-    NULL, NULL, NULL, NULL,
+    PyModuleDef_HEAD_INIT,
+    .m_name = HOOKS_MODULE,
+    .m_doc = "The receive() and send() the middleware hands the app, in C.",
+    .m_size = 0,
+    .m_slots = hooks_slots,
 };
 
 PyMODINIT_FUNC
 PyInit__hooks(void)
 {
-    if (PyType_Ready(&ReceivingType) < 0 || PyType_Ready(&SendHookType) < 0 ||
-        PyType_Ready(&ReceiveHookType) < 0 || PyType_Ready(&CallingType) < 0 ||
-        PyType_Ready(&CaptureType) < 0 || PyType_Ready(&MiddlewareType) < 0)
-        return NULL;
-    type_key = PyUnicode_InternFromString("type");
-    path_key = PyUnicode_InternFromString("path");
-    http_type = PyUnicode_InternFromString("http");
-    websocket_type = PyUnicode_InternFromString("websocket");
-    call_name = PyUnicode_InternFromString("call");
-    dispatch_name = PyUnicode_InternFromString("_dispatch");
-    if (type_key == NULL || path_key == NULL || http_type == NULL || websocket_type == NULL ||
-        call_name == NULL || dispatch_name == NULL)
-        return NULL;
-    receive_kind = PyUnicode_InternFromString("receive");
-    send_kind = PyUnicode_InternFromString("send");
-    scope_kind = PyUnicode_InternFromString("scope");
-    exit_kind = PyUnicode_InternFromString("exit");
-    minus_one = PyLong_FromLong(-1);
-    PyObject *encoder_module = PyImport_ImportModule("inspector.events._encoder");  /* (the capsule
-                                                    import imports only its top package) */
-    if (encoder_module == NULL)
-        return NULL;
-    Py_DECREF(encoder_module);
-    encoder = PyCapsule_Import(ENCODER_API_NAME, 0);
-    if (encoder == NULL)
-        return NULL;
-    if (receive_kind == NULL || send_kind == NULL || scope_kind == NULL || exit_kind == NULL ||
-        minus_one == NULL)
-        return NULL;
-    PyObject *module = PyModule_Create(&module_def);
-    if (module == NULL)
-        return NULL;
-    if (PyModule_AddObject(module, "Capture", Py_NewRef((PyObject *)&CaptureType)) < 0 ||
-        PyModule_AddObject(module, "Middleware", Py_NewRef((PyObject *)&MiddlewareType)) < 0) {
-        Py_DECREF(module);
-        return NULL;
-    }
-    return module;
+    return PyModuleDef_Init(&module_def);
 }

@@ -9,21 +9,22 @@ and keeps no reference to the message (records are bytes).
 from __future__ import annotations
 
 import os
-from collections.abc import Awaitable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
+from inspector._native import native
 from inspector.events.model import Event
 from inspector.capture.publisher import Publisher
 from inspector.capture.recorder import DEFAULT_BODY_LIMIT, Recorder
 from inspector.events.ring import DEFAULT_CAPACITY, DEFAULT_MAX_BYTES, RingBuffer
-from inspector.types import ASGIApp, Message, Receive, Scope, Send
-
+from inspector.types import ASGIApp, Receive, Scope, Send
 
 _CAPTURED = frozenset(("http", "websocket", "lifespan"))
 
-try:  # its __call__ in C: a captured call goes straight to recorder.call, else _dispatch
-    from inspector.capture._hooks import Middleware as _Base
-except ImportError:  # built without a C compiler
+_hooks = native("_hooks")
+if _hooks is not None:  # its __call__ in C: a captured call goes straight to recorder.call
+    _Base = _hooks.Middleware
+else:  # built without a C compiler, or ASGI_INSPECTOR_PURE_PYTHON=1
     class _Base:  # type: ignore[no-redef]
         async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
             await self._dispatch(scope, receive, send)  # type: ignore[attr-defined]
@@ -78,7 +79,9 @@ class InspectorMiddleware(_Base):
     # __call__ (the base's): a captured http or websocket call, once the publisher runs in
     # this process, is recorder.call(app, scope, receive, send) itself; the rest comes here.
     async def _dispatch(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] not in _CAPTURED or scope.get("path") in self.exclude_paths:
+        path = scope.get("path")   # excluded: a str in exclude_paths; any other value is not
+        if scope["type"] not in _CAPTURED or (isinstance(path, str)
+                                              and path in self.exclude_paths):
             await self.app(scope, receive, send)
             return
         if self._publisher_pid != self._pid_cell[0]:
@@ -97,19 +100,8 @@ class InspectorMiddleware(_Base):
     async def _call_in_python(self, scope: Scope, receive: Receive, send: Send) -> None:
         """What `Recorder.call` does, where the C extension is not built."""
         recorder = self.recorder
-        record = recorder.message
         conn = recorder.open(scope)  # type: ignore[arg-type]
-
-        async def inspected_receive() -> Message:
-            message = await receive()
-            record(conn, "receive", message)
-            return message
-
-        def inspected_send(message: Message) -> Awaitable[None]:
-            # Not a coroutine of our own: the app awaits the server's send() directly.
-            record(conn, "send", message)
-            return send(message)
-
+        inspected_receive, inspected_send = recorder.python_hooks(conn, receive, send)
         try:
             await self.app(scope, inspected_receive, inspected_send)
         except BaseException as exc:

@@ -18,14 +18,13 @@ import traceback
 from itertools import count
 from typing import Any
 
+from inspector._native import native
 from inspector.events.model import (EXIT, MARSHAL_VERSION, RECEIVE, SCOPE, SEND, Event,
                               decode_records, encode_record, plain_data)
 from inspector.events.ring import RingBuffer
 
-try:
-    from inspector.capture._hooks import Capture as _Capture
-except ImportError:  # built without a C compiler
-    _Capture = None
+_hooks = native("_hooks")   # None: built without a C compiler, or forced off
+_Capture = None if _hooks is None else _hooks.Capture
 
 _dumps = marshal.dumps
 
@@ -87,8 +86,26 @@ class Recorder:
         # call(app, scope, receive, send) -> the whole captured call, open to exit (what
         # the middleware uses; hooks are its per-message part, there for direct tests).
         capture = None if _Capture is None else _Capture(self, _SKIP_IN_SCOPE)
-        self.hooks = None if capture is None else capture.hooks
+        self.hooks = self.python_hooks if capture is None else capture.hooks
         self.call = None if capture is None else capture.call
+
+    def python_hooks(self, conn: int, receive: Any, send: Any) -> tuple[Any, Any]:
+        """The receive/send the app is given, in Python: what the C hooks do, where they
+        are not built. receive() awaits the server's and records the message it returns
+        (a cancelled one records nothing); send(message) records the message and returns
+        the server's own send(message) awaitable, adding no await of ours."""
+        record = self.message
+
+        async def inspected_receive() -> Any:
+            message = await receive()
+            record(conn, "receive", message)
+            return message
+
+        def inspected_send(message: Any) -> Any:
+            record(conn, "send", message)
+            return send(message)
+
+        return inspected_receive, inspected_send
 
     def now(self) -> float:
         """Seconds since this capture started, on the monotonic clock."""

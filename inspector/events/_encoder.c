@@ -20,7 +20,7 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
-#include <structmember.h>
+#include <stddef.h>
 #include <string.h>
 #include <time.h>
 
@@ -344,6 +344,7 @@ write_event_now(Buffer *b, PyObject *conn, PyObject *kind, double t0, PyObject *
 static PyObject *
 encode(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
+    (void)module;
     double t0;
     Py_ssize_t limit;
     PyObject *skip;
@@ -569,6 +570,7 @@ fail:
 static PyObject *
 decode(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
+    (void)module;
     if (nargs != 5) {
         PyErr_SetString(PyExc_TypeError,
                         "takes 5 arguments: first_seq, records, event_type, slow, clean_exit");
@@ -583,13 +585,15 @@ decode(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         PyErr_SetString(PyExc_TypeError, "event_type must be a tuple type");
         return NULL;
     }
-    PyObject *records = PySequence_Fast(args[1], "records must be a sequence");
+    /* A tuple of the records, held for the whole batch: `slow` and `clean_exit` are
+     * Python code, which may change the list it came from. */
+    PyObject *records = PySequence_Tuple(args[1]);
     if (records == NULL)
         return NULL;
-    Py_ssize_t n = PySequence_Fast_GET_SIZE(records);
+    Py_ssize_t n = PyTuple_GET_SIZE(records);
     PyObject *events = PyList_New(n);
     for (Py_ssize_t i = 0; events != NULL && i < n; i++) {
-        PyObject *record = PySequence_Fast_GET_ITEM(records, i);
+        PyObject *record = PyTuple_GET_ITEM(records, i);
         PyObject *seq = PyLong_FromLongLong(first + i);
         PyObject *event = NULL;
         if (seq != NULL && PyBytes_CheckExact(record)) {
@@ -619,6 +623,7 @@ decode(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 static PyObject *
 header_pairs(PyObject *module, PyObject *value)
 {
+    (void)module;
     PyObject **items;
     Py_ssize_t n;
     if (PyList_CheckExact(value)) {
@@ -724,6 +729,10 @@ evict_oldest(Ring *self)
 static long long
 ring_store(Ring *self, const char *data, Py_ssize_t n)
 {
+    if (self->starts == NULL) {     /* made by Ring.__new__ without its __init__ */
+        PyErr_SetString(PyExc_ValueError, "Ring.__init__ was not called");
+        return -1;
+    }
     while (self->next_seq - self->first_seq >= self->capacity)
         evict_oldest(self);
     while (self->next_seq > self->first_seq && (self->tail - self->head) + n > self->max_bytes)
@@ -861,6 +870,7 @@ ring_since(Ring *self, PyObject *args, PyObject *kwargs)
 static PyObject *
 ring_clear(Ring *self, PyObject *unused)
 {
+    (void)unused;
     self->first_seq = self->next_seq;
     self->head = self->tail;
     Py_RETURN_NONE;
@@ -875,12 +885,14 @@ ring_len(Ring *self)
 static PyObject *
 ring_size_bytes(Ring *self, void *closure)
 {
+    (void)closure;
     return PyLong_FromLongLong((long long)(self->tail - self->head));
 }
 
 static PyObject *
 ring_next_seq(Ring *self, void *closure)
 {
+    (void)closure;
     return PyLong_FromLongLong(self->next_seq);
 }
 
@@ -897,10 +909,11 @@ static PyMethodDef ring_methods[] = {
 };
 
 static PyMemberDef ring_members[] = {
-    {"capacity", T_PYSSIZET, offsetof(Ring, capacity), READONLY, "records at most"},
-    {"max_bytes", T_PYSSIZET, offsetof(Ring, max_bytes), READONLY, "bytes at most"},
-    {"first_seq", T_LONGLONG, offsetof(Ring, first_seq), READONLY, "seq of the oldest record"},
-    {"dropped", T_LONGLONG, offsetof(Ring, dropped), READONLY, "records evicted"},
+    {"capacity", Py_T_PYSSIZET, offsetof(Ring, capacity), Py_READONLY, "records at most"},
+    {"max_bytes", Py_T_PYSSIZET, offsetof(Ring, max_bytes), Py_READONLY, "bytes at most"},
+    {"first_seq", Py_T_LONGLONG, offsetof(Ring, first_seq), Py_READONLY,
+     "seq of the oldest record"},
+    {"dropped", Py_T_LONGLONG, offsetof(Ring, dropped), Py_READONLY, "records evicted"},
     {NULL, 0, 0, 0, NULL},
 };
 
@@ -916,7 +929,7 @@ static PySequenceMethods ring_as_sequence = {
 
 static PyTypeObject RingType = {
     PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "inspector.events._encoder.Ring",
+    .tp_name = ENCODER_MODULE ".Ring",
     .tp_basicsize = sizeof(Ring),
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
     .tp_doc = "Event records back to back in one arena, bounded by count and bytes.",
@@ -939,40 +952,53 @@ static PyMethodDef methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
-static struct PyModuleDef module_def = {
-    PyModuleDef_HEAD_INIT, "inspector.events._encoder",
-    "Event records as marshal format 2, written and read in C for the capture hot path.", -1, methods,
-};
-
-PyMODINIT_FUNC
-PyInit__encoder(void)
+/* Multi-phase init (PEP 489): the exec slot fills the module; the type and the reader's
+ * cache stay static, which the slots declare (see _encoder_api.h). */
+static int
+encoder_exec(PyObject *module)
 {
-    PyObject *time_module = PyImport_ImportModule("time");
-    if (time_module == NULL)
-        return NULL;
-    perf_counter = PyObject_GetAttrString(time_module, "perf_counter");
-    Py_DECREF(time_module);
-    if (perf_counter == NULL)
-        return NULL;
-    if (PyType_Ready(&RingType) < 0)
-        return NULL;
-    PyObject *module = PyModule_Create(&module_def);
-    if (module == NULL)
-        return NULL;
-    if (PyModule_AddObject(module, "Ring", Py_NewRef((PyObject *)&RingType)) < 0) {
-        Py_DECREF(&RingType);
-        Py_DECREF(module);
-        return NULL;
+    if (perf_counter == NULL) {
+        PyObject *time_module = PyImport_ImportModule("time");
+        if (time_module == NULL)
+            return -1;
+        perf_counter = PyObject_GetAttrString(time_module, "perf_counter");
+        Py_DECREF(time_module);
+        if (perf_counter == NULL)
+            return -1;
     }
+    if (PyType_Ready(&RingType) < 0 ||
+        PyModule_AddObjectRef(module, "Ring", (PyObject *)&RingType) < 0)
+        return -1;
     static EncoderAPI api;
     api.ring_type = &RingType;
     api.ring_record = (void *)ring_record;
     api.record = ring_store_event;
     PyObject *capsule = PyCapsule_New(&api, ENCODER_API_NAME, NULL);
-    if (capsule == NULL || PyModule_AddObject(module, "_API", capsule) < 0) {
-        Py_XDECREF(capsule);
-        Py_DECREF(module);
-        return NULL;
-    }
-    return module;
+    if (capsule == NULL)
+        return -1;
+    int added = PyModule_AddObjectRef(module, "_API", capsule);
+    Py_DECREF(capsule);
+    return added;
+}
+
+static PyModuleDef_Slot encoder_slots[] = {
+    {Py_mod_exec, (void *)encoder_exec},
+    INSPECTOR_SLOT_INTERPRETERS
+    INSPECTOR_SLOT_GIL
+    {0, NULL},
+};
+
+static struct PyModuleDef module_def = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = ENCODER_MODULE,
+    .m_doc = "Event records as marshal format 2, written and read in C for the capture hot path.",
+    .m_size = 0,
+    .m_methods = methods,
+    .m_slots = encoder_slots,
+};
+
+PyMODINIT_FUNC
+PyInit__encoder(void)
+{
+    return PyModuleDef_Init(&module_def);
 }

@@ -13,6 +13,8 @@ import time
 from collections.abc import Sequence
 from typing import Any, Literal, NamedTuple
 
+from inspector._native import native
+
 Kind = Literal["scope", "receive", "send", "exit"]
 
 SCOPE: Kind = "scope"
@@ -114,10 +116,8 @@ def decode_record(seq: int, record: bytes) -> Event:
     return _new_event(Event, (seq, conn, time, kind, message, truncated))  # type: ignore
 
 
-try:
-    from inspector.events._encoder import decode as _c_decode
-except ImportError:  # built without a C compiler
-    _c_decode = None
+_encoder = native("_encoder")   # None: built without a C compiler, or forced off
+_c_decode = None if _encoder is None else _encoder.decode
 
 
 def decode_records(first_seq: int, records: Sequence[bytes]) -> list[Event]:

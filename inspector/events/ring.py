@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from itertools import islice
 from typing import Any
 
+from inspector._native import native
 from inspector.events.model import encode_event
 
 DEFAULT_CAPACITY = 200_000
@@ -119,13 +120,12 @@ class PyRingBuffer:
         self._generation += 1
 
 
-try:
-    from inspector.events._encoder import Ring as _CRing
-except ImportError:  # built without a C compiler
+_encoder = native("_encoder")
+if _encoder is None:  # built without a C compiler, or ASGI_INSPECTOR_PURE_PYTHON=1
     RingBuffer: type = PyRingBuffer
     RING = "python"
 else:
-    class RingBuffer(_CRing):  # type: ignore[no-redef]
+    class RingBuffer(_encoder.Ring):  # type: ignore[no-redef]
         """Keeps the newest records within `capacity` records and `max_bytes` bytes."""
 
         __slots__ = ()

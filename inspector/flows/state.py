@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Callable
 
+from inspector._native import native
 from inspector.events.model import Event
 from inspector.flows.model import OPEN, Flow
 from inspector.types import Message
@@ -126,10 +127,8 @@ def _no_header_pairs(value: object) -> None:
     return None
 
 
-try:
-    from inspector.events._encoder import header_pairs as _header_pairs
-except ImportError:  # built without a C compiler: every value is read the slow way
-    _header_pairs = _no_header_pairs
+_encoder = native("_encoder")   # None (no C build, or forced off): the slow way
+_header_pairs = _no_header_pairs if _encoder is None else _encoder.header_pairs
 
 
 def as_headers(value: object) -> list[tuple[bytes, bytes]]:

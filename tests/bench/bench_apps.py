@@ -6,6 +6,9 @@ wrap it in the two middlewares people already run for request insight, each reco
 every request (OpenTelemetry's ASGI middleware with the SDK's batch span processor;
 Sentry's with tracing at sample rate 1.0), their output thrown away so that only their
 own work is measured; they need the `bench` extra and are made when first imported.
+`pycall` and `pure_inprocess` are the simpler designs the C pieces are measured against (see
+`PythonCallMiddleware`, `PurePythonMiddleware`); the real pure-Python path is `wrapped`
+served with ASGI_INSPECTOR_PURE_PYTHON=1.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from inspector import InspectorMiddleware
+from inspector.events.ring import PyRingBuffer
 
 
 async def hello(request: Request) -> Response:
@@ -67,10 +71,48 @@ class NaiveRecorder:
         await self.app(scope, rcv, snd)
 
 
+class PythonCallMiddleware(InspectorMiddleware):
+    """The design without the C `__call__` and `Capture.call`: an `async def __call__` in
+    Python that records the scope and exit itself and hands the app the C hooks
+    (`recorder.hooks`), so each message is still recorded in C."""
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        path = scope.get("path")
+        if (scope["type"] not in ("http", "websocket") or self._publisher_pid != self._pid_cell[0]
+                or (isinstance(path, str) and path in self.exclude_paths)):
+            await self._dispatch(scope, receive, send)
+            return
+        recorder = self.recorder
+        conn = recorder.open(scope)
+        hooked_receive, hooked_send = recorder.hooks(conn, receive, send)
+        try:
+            await self.app(scope, hooked_receive, hooked_send)
+        except BaseException as exc:
+            recorder.exit(conn, exc)
+            raise
+        recorder.exit(conn, None)
+
+
+class PurePythonMiddleware(InspectorMiddleware):
+    """What ASGI_INSPECTOR_PURE_PYTHON=1 runs, in a process where the C is loaded (for an
+    in-process comparison): the Python base's `__call__`, the Python ring and encoder,
+    the Python closures."""
+
+    def __init__(self, app: Any, **options: Any) -> None:
+        super().__init__(app, **options)
+        recorder = self.recorder
+        recorder.ring = PyRingBuffer(recorder.ring.capacity, recorder.ring.max_bytes)
+        recorder.hooks, recorder.call = recorder.python_hooks, None
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        await self._dispatch(scope, receive, send)
+
+
 bare = make_app()
 wrapped = InspectorMiddleware(make_app())
 naive = NaiveRecorder(make_app())
 wrapped_no_tap = InspectorMiddleware(make_app(), tap=False)
+pycall = PythonCallMiddleware(make_app())
 
 
 def _otel() -> Any:

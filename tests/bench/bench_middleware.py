@@ -1,6 +1,7 @@
 """Benchmark: what InspectorMiddleware costs an app.
 
     python -m tests.bench.bench_middleware [--rounds 5] [--duration 5] [--only inprocess,wrk,memory]
+        [--c-vs-python]
 
 1. In-process: a Starlette "hello" GET driven without sockets, bare vs wrapped (default
    options): µs per request, added µs, and ns per captured event.
@@ -10,6 +11,13 @@
    alternate; requests/s and p99 medians, ratios against bare. Servers run on core 0 and
    wrk on core 1 (taskset), so that the ratios measure the app, not the scheduler.
 3. Memory: 1,000,000 events through a ring capped at 64 MiB: RSS growth.
+
+--c-vs-python: what each C piece buys over the next simpler design, in parts 1 and 2
+(the naive recorder left out): `wrapped` (the C `__call__` and `Capture.call`, the C
+hooks, ring and encoder), `pycall` (an `async def __call__` in Python handing the app the
+C hooks: `bench_apps.PythonCallMiddleware`) and `pure` (the pure-Python path: in-process
+`bench_apps.PurePythonMiddleware`, under wrk `wrapped` served with
+ASGI_INSPECTOR_PURE_PYTHON=1). All variants alternate within each round.
 
 Needs wrk on PATH for part 2 (`apt-get install wrk`).
 """
@@ -37,6 +45,57 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 # ---------------------------------------------------------------- in-process
+
+def _inprocess_variants(rounds: int, n: int = 5_000) -> dict[str, float]:
+    """CPU µs per request of each design (--c-vs-python), rounds alternating; medians.
+
+    This thread's CPU time, not the wall clock: on a machine shared with other work, time
+    spent descheduled is not the app's, and it moved wall-clock figures by more than the
+    differences measured here."""
+    from tests.bench.bench_apps import PurePythonMiddleware, PythonCallMiddleware, make_app
+
+    from inspector import InspectorMiddleware
+
+    scope, receive, send = _get_request()
+    apps = {"bare": make_app(), "wrapped": InspectorMiddleware(make_app(), tap=False),
+            "pycall": PythonCallMiddleware(make_app(), tap=False),
+            "pure": PurePythonMiddleware(make_app(), tap=False)}
+
+    async def drive(app: Any) -> float:
+        start = time.thread_time()
+        for _ in range(n):
+            await app(dict(scope), receive, send)
+        return (time.thread_time() - start) / n
+
+    loop = asyncio.new_event_loop()
+    for app in apps.values():                     # warm up every one
+        loop.run_until_complete(drive(app))
+    times: dict[str, list[float]] = {name: [] for name in apps}
+    for _ in range(rounds):
+        for name, app in apps.items():
+            gc.collect()
+            times[name].append(loop.run_until_complete(drive(app)))
+    loop.close()
+    return {name: statistics.median(t) * 1e6 for name, t in times.items()}
+
+
+def _get_request() -> tuple[dict[str, Any], Any, Any]:
+    scope = {"type": "http", "asgi": {"version": "3.0", "spec_version": "2.3"},
+             "http_version": "1.1", "server": ("127.0.0.1", 8000),
+             "client": ("127.0.0.1", 50000), "scheme": "http", "method": "GET",
+             "root_path": "", "path": "/", "raw_path": b"/", "query_string": b"",
+             "headers": [(b"host", b"127.0.0.1:8000"), (b"user-agent", b"bench"),
+                         (b"accept", b"*/*")], "state": {}}
+    request = {"type": "http.request", "body": b"", "more_body": False}
+
+    async def receive() -> dict[str, Any]:
+        return request
+
+    async def send(message: Any) -> None:
+        pass
+
+    return scope, receive, send
+
 
 def _inprocess(rounds: int, n: int = 20_000) -> dict[str, float]:
     from tests.bench.bench_apps import make_app
@@ -114,11 +173,17 @@ def _pinned(cpu: int) -> list[str]:
     return []
 
 
-def _serve(app: str) -> tuple[subprocess.Popen[bytes], int]:
+# What each served name runs: the app in tests.bench.bench_apps, and the environment.
+_SERVED = {"pure": ("wrapped", {"ASGI_INSPECTOR_PURE_PYTHON": "1"})}
+
+
+def _serve(name: str) -> tuple[subprocess.Popen[bytes], int]:
     port = free_port()
+    app, extra_env = _SERVED.get(name, (name, {}))
+    env = {k: v for k, v in os.environ.items() if k != "ASGI_INSPECTOR_PURE_PYTHON"}
     proc = subprocess.Popen(
         [*_pinned(0), sys.executable, "-m", "uvicorn", f"tests.bench.bench_apps:{app}", "--port", str(port),
-         "--no-access-log", "--log-level", "warning"], cwd=ROOT)
+         "--no-access-log", "--log-level", "warning"], cwd=ROOT, env={**env, **extra_env})
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
         try:
@@ -222,11 +287,22 @@ def main() -> None:
     parser.add_argument("--only", default="inprocess,wrk,memory")
     parser.add_argument("--apps", default="bare,wrapped,naive",
                         help="apps of tests/bench/bench_apps.py that wrk drives; bare first")
+    parser.add_argument("--c-vs-python", action="store_true",
+                        help="compare the C pieces with the simpler designs (see above)")
     args = parser.parse_args()
     parts = args.only.split(",")
     from inspector.events.ring import RING
     print(f"(ring and encoder: {RING})")
-    if "inprocess" in parts:
+    if args.c_vs_python and "inprocess" in parts:
+        r = _inprocess_variants(args.rounds)
+        print("## In-process (no sockets), GET hello, CPU time, medians of", args.rounds,
+              "rounds")
+        print(f"{'design':10} {'µs/request':>11} {'added µs':>9} {'added x wrapped':>16}")
+        added_c = r["wrapped"] - r["bare"]
+        for name, us in r.items():
+            added = us - r["bare"]
+            print(f"{name:10} {us:>11.2f} {added:>9.2f} {added / added_c:>16.2f}")
+    elif "inprocess" in parts:
         r = _inprocess(args.rounds)
         print("## In-process (no sockets), medians of", args.rounds, "rounds")
         print(f"bare Starlette GET      {r['bare_us']:.2f} µs/request")
@@ -237,8 +313,9 @@ def main() -> None:
     if "wrk" in parts:
         print(f"\n## wrk -t1 -c32, {args.duration:g} s x {args.rounds} rounds, alternating; medians")
         print(f"{'workload / app':34} {'req/s':>8} {'ratio':>6} {'p99 ms':>7} {'p99 x':>6}")
-        for name, r in _wrk_rounds(args.rounds, args.duration,
-                                   tuple(args.apps.split(","))).items():
+        names = ("bare", "wrapped", "pycall", "pure") if args.c_vs_python else tuple(
+            args.apps.split(","))
+        for name, r in _wrk_rounds(args.rounds, args.duration, names).items():
             print(f"{name:34} {r['rps']:>8} {r['rps_ratio']:>6.3f} {r['p99_ms']:>7.2f} "
                   f"{r['p99_ratio']:>6.2f}")
     if "memory" in parts:

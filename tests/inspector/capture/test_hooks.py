@@ -1,4 +1,5 @@
-"""The C receive()/send() hooks: what the app is given behaves as the server's own."""
+"""The receive()/send() hooks (in C where built, else Python): what the app is given behaves
+as the server's own."""
 
 from __future__ import annotations
 
@@ -12,8 +13,10 @@ import pytest
 from inspector import InspectorMiddleware
 from inspector.capture.recorder import Recorder
 from inspector.events.ring import RingBuffer
+from tests.conftest import needs_c
 
 
+@needs_c
 def test_the_c_hooks_are_built() -> None:
     """A developer or CI install compiles inspector/capture/_hooks.c; the figures depend on it."""
     from inspector.capture._hooks import Capture
@@ -287,6 +290,7 @@ async def test_close_throw_and_a_caught_throw_behave_as_a_coroutine() -> None:
         assert exits(mw)[-1]["exception"]["type"] == "builtins.OSError", path
 
 
+@needs_c
 async def test_the_c_call_cannot_be_awaited_twice_and_refuses_a_first_value() -> None:
     async def app(scope: Any, receive: Any, send: Any) -> None:
         return None

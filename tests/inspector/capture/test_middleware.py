@@ -190,6 +190,58 @@ async def test_excluded_paths_and_other_scope_types_pass_through() -> None:
     assert [e.kind for e in mw.events()] == ["scope", "send", "exit"]
 
 
+@pytest.mark.parametrize("excluded", [[], ["/health"]])
+@pytest.mark.parametrize("path", [["/health"], b"/health", 7, None])
+async def test_a_path_that_is_not_a_str_is_captured_as_not_excluded(path: Any,
+                                                                    excluded: list[str]) -> None:
+    """The exclude check never raises into the server: only a str path can be excluded."""
+    seen = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        seen.append(scope["path"])
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+
+    mw = InspectorMiddleware(app, tap=False, exclude_paths=excluded)
+    server = FakeServer([])
+    for _ in range(2):    # the first call starts the publisher, the second is the fast path
+        await mw({**http_scope(), "path": path}, server.receive, server.send)
+    assert seen == [path, path] and len(server.sent) == 2
+    assert [e.kind for e in mw.events()] == ["scope", "send", "exit"] * 2
+    assert [e.message["path"] for e in mw.events() if e.kind == "scope"] == [path, path]
+
+
+def test_the_environment_switch_forces_the_python_path() -> None:
+    """ASGI_INSPECTOR_PURE_PYTHON=1: no C anywhere, the same events."""
+    import os
+    import subprocess
+    import sys
+
+    script = """
+import asyncio, sys
+from inspector import InspectorMiddleware
+from inspector.events import model as events, ring
+from inspector.flows import state as flow_state
+from inspector.capture import recorder
+async def app(scope, receive, send):
+    await receive()
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+async def receive():
+    return {"type": "http.request", "body": b"", "more_body": False}
+async def send(message):
+    pass
+mw = InspectorMiddleware(app, tap=False)
+asyncio.run(mw({"type": "http", "path": "/", "headers": []}, receive, send))
+print(ring.RING, mw.recorder.call, events._c_decode, type(mw).__mro__[1].__module__,
+      flow_state._header_pairs.__name__, "inspector.capture._hooks" in sys.modules,
+      "inspector.events._encoder" in sys.modules, *(e.kind for e in mw.events()))
+"""
+    env = {**os.environ, "ASGI_INSPECTOR_PURE_PYTHON": "1"}
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         timeout=60, check=True, env=env).stdout
+    assert out.split() == ["python", "None", "None", "inspector.capture.middleware", "_no_header_pairs",
+                           "False", "False", "scope", "receive", "send", "exit"]
+
+
 async def test_ring_bounds_apply() -> None:
     async def app(scope: Any, receive: Any, send: Any) -> None:
         await send({"type": "http.response.start", "status": 200, "headers": []})

