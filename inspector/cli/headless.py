@@ -33,7 +33,7 @@ def clock(started_wall: float, t: float) -> str:
     wall = started_wall + t
     second = int(wall)
     last, text = _second[0]
-    if second != last:    # localtime + strftime cost 1 us; lines come thousands a second
+    if second != last:    # localtime + strftime once a second; lines come thousands a second
         text = time.strftime("%H:%M:%S", time.localtime(second))
         _second[0] = (second, text)
     return text + _MILLIS[int(wall % 1 * 1000)]

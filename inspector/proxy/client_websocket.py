@@ -4,8 +4,7 @@ uvicorn makes one websockets `ServerProtocol` per connection and drives it as it
 does; this turns that object into a `ClientFacingProtocol` (a subclass: the same state,
 plus the fast paths of `ws_protocols` for whole text and binary messages), so that the
 client's frames are cut and written the way the upstream's are. Where uvicorn negotiated
-permessage-deflate (browsers ask for it), websockets does all the work, as before.
-Measured in the proxy: 38 -> 34-37 µs of CPU per echoed message.
+permessage-deflate (browsers ask for it), websockets does all the work.
 """
 
 from __future__ import annotations
