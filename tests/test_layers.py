@@ -112,8 +112,10 @@ def test_the_layer_check_sees_an_upward_import(tmp_path: Path) -> None:
 
 
 def test_the_public_api_names_what_it_exports() -> None:
+    from importlib import import_module
+
     from inspector import _EXPORTS, __all__
 
     assert sorted(__all__) == sorted(_EXPORTS)
     for name in __all__:
-        assert getattr(inspector, name).__name__ == name
+        assert getattr(inspector, name) is getattr(import_module(_EXPORTS[name]), name)
