@@ -163,8 +163,9 @@ class InspectorApp(AppActions, App[None]):
 
     @property
     def idle(self) -> bool:
-        """The feed has ended and everything it sent is applied (for tests and tools)."""
-        return self._feed_done and len(self.inbox) == 0
+        """The feed has ended, everything it sent is applied and every flow that ended is
+        analysed (for tests and tools)."""
+        return self._feed_done and len(self.inbox) == 0 and not self.model.analysis_pending
 
     def _tick(self) -> None:
         # Small slices of ingest (`budget`), redraws at most every `interval`: a key press
@@ -177,7 +178,8 @@ class InspectorApp(AppActions, App[None]):
             if changes:
                 self._unshown.merge(changes)
                 self._freeze_heap()
-        backlog = bool(len(self.inbox)) and not self.paused
+        # Flows waiting for their findings are a backlog too (a big file just opened).
+        backlog = bool(len(self.inbox) or self.model.analysis_pending) and not self.paused
         if self._unshown and (not backlog or now - self._shown_at >= self.interval):
             unshown, self._unshown = self._unshown, Changes()
             self._shown_at = now

@@ -7,8 +7,9 @@ applies items: fold events into flows, keep the records, file flows in the list'
 update the header's numbers. The UI calls `Model.apply` and then redraws what changed,
 so every rule about ingest is testable without a terminal.
 
-Findings (`inspector.findings.analyse`) are attached to a flow once it has ended, and
-again when more of its events arrive (the app's return after the last byte, say). The
+Findings (`inspector.findings.analyse`) are attached to a flow once it has ended (its app
+returned, or a step after the response was complete), and again when more of its events
+arrive (the app's return after the last byte, say). The
 analysis reads the flow's records back from the `EventLog` and runs inside the same
 bounded step: flows wait in a queue and each step analyses what its budget leaves room
 for, and at least `ANALYSE_AT_LEAST` flows, so findings keep up under a steady backlog
@@ -117,6 +118,9 @@ class Model:
         self.offsets: dict[str, float] = {}
         self.errors: list[str] = []
         self.to_analyse: dict[int, Flow] = {}   # id(flow) -> ended flow, oldest first
+        # Ended flows whose app has not returned yet wait one step for it (the exit most
+        # often comes in the same or the next batch), so most flows are analysed once.
+        self._unreturned: dict[int, Flow] = {}
         self.analysed = 0                        # analyses run (for tests and benchmarks)
 
     # -- applying items ----------------------------------------------------------------
@@ -172,9 +176,15 @@ class Model:
         (None: all of them; at least `at_least`), then re-file touched and analysed flows
         and count them (once per step)."""
         queue = self.to_analyse
+        waiting = self._unreturned
+        if waiting:                       # waited a step for the app's return: go ahead
+            queue.update(waiting)
+            waiting.clear()
         for key, flow in changes.touched.items():
-            if flow.state != OPEN or flow.app_exited:
+            if flow.app_exited:
                 queue[key] = flow
+            elif flow.state != OPEN and key not in queue:
+                waiting[key] = flow
         if queue:
             for flow in self._analyse(deadline, at_least):
                 changes.touched[id(flow)] = flow
@@ -183,6 +193,11 @@ class Model:
             if self.store.update(flows):
                 changes.rows_changed = True
             self.stats.observe(flows, self.offsets)
+
+    @property
+    def analysis_pending(self) -> bool:
+        """Some ended flow still waits for its findings."""
+        return bool(self.to_analyse or self._unreturned)
 
     def _analyse(self, deadline: float | None, at_least: int) -> list[Flow]:
         """Analyse queued flows, oldest first, until `deadline` once `at_least` are done.
@@ -219,6 +234,10 @@ class Model:
         for item in items:
             self.apply(item, changes)
         self.finish(changes)
+        if self._unreturned:              # no next step to wait for: analyse them now
+            more = Changes()
+            self.finish(more)
+            changes.merge(more)
         return changes
 
     # -- questions the UI asks -----------------------------------------------------------
@@ -249,6 +268,7 @@ class Model:
         self.store.clear()
         self.stats = LiveStats()
         self.to_analyse = {}
+        self._unreturned = {}
         changes = Changes(rows_changed=True, status_changed=True)
         for source, events in kept.items():
             events.sort(key=lambda e: e.seq)

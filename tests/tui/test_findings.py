@@ -188,7 +188,11 @@ def test_model_analyses_ended_flows_and_again_when_events_arrive() -> None:
     model.ingest([_batch(numbered[:2])])
     (flow,) = model.store.flows
     assert flow.analysis is None                  # still open: not analysed
-    model.ingest([_batch(numbered[2:4])])
+    inbox = Inbox()
+    inbox.put(_batch(numbered[2:4]))
+    step(model, inbox, budget=1.0)
+    assert flow.analysis is None                  # complete: waits a step for the return
+    step(model, inbox, budget=1.0)
     assert flow.analysis is not None and flow.analysis.events == 4
     assert flow.analysis.metrics.background is None
     changes = model.ingest([_batch(numbered[4:])])
@@ -210,7 +214,7 @@ def test_a_spent_budget_still_analyses_a_few_flows_per_step() -> None:
     step(model, inbox, budget=0.0)                # the deadline is already past
     analysed = sum(f.analysis is not None for f in model.store.flows)
     assert 32 <= analysed < 100
-    while model.to_analyse:
+    while model.analysis_pending:
         step(model, inbox, budget=0.0)
     assert all(f.analysis is not None for f in model.store.flows)
 
@@ -223,3 +227,17 @@ def test_overview_text_shows_background_phase(capture: Path) -> None:
     flow = next(f for f, _ in analyse_events(events) if f.path == "/orders")
     plain = overview(flow).plain
     assert "background work" in plain and "response streaming" in plain
+
+
+def test_a_finding_message_is_shown_not_interpreted() -> None:
+    from inspector.findings import Finding
+    from tui.overview_text import finding_text
+
+    hostile = Finding("G002", "error", "unknown type '[bold red]x[/] \x1b]2;pwned\x07'", 7,
+                      "hint [link=https://evil.example]here[/link]", "https://x.example",
+                      "general")
+    text = finding_text(hostile)
+    assert "[bold red]x[/]" in text.plain and "\\e]2;pwned\\x07" in text.plain
+    assert "\x1b" not in text.plain and "\x07" not in text.plain
+    assert "[link=https://evil.example]here[/link]" in text.plain
+    assert not any("link" in str(span.style) for span in text.spans)
