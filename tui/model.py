@@ -19,7 +19,7 @@ without a key press ever waiting behind a burst of them.
 from __future__ import annotations
 
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -117,7 +117,9 @@ class Model:
         self.base_wall: float | None = None      # wall epoch of the shared axis's 0
         self.offsets: dict[str, float] = {}
         self.errors: list[str] = []
-        self.to_analyse: dict[int, Flow] = {}   # id(flow) -> ended flow, oldest first
+        # id(flow) -> ended flow, oldest first (an OrderedDict: popping the oldest of a
+        # plain dict rescans the deleted slots at its front, quadratic over a big file).
+        self.to_analyse: OrderedDict[int, Flow] = OrderedDict()
         # Ended flows whose app has not returned yet wait one step for it (the exit most
         # often comes in the same or the next batch), so most flows are analysed once.
         self._unreturned: dict[int, Flow] = {}
@@ -213,8 +215,7 @@ class Model:
         while queue:
             if deadline is not None and n >= at_least and clock() >= deadline:
                 break
-            key = next(iter(queue))
-            flow = queue.pop(key)
+            _, flow = queue.popitem(last=False)
             seqs = flow.event_seqs
             cached = flow.analysis
             if cached is not None and cached.events == len(seqs):
@@ -267,7 +268,7 @@ class Model:
         self.log = EventLog(self.body_cap)
         self.store.clear()
         self.stats = LiveStats()
-        self.to_analyse = {}
+        self.to_analyse = OrderedDict()
         self._unreturned = {}
         changes = Changes(rows_changed=True, status_changed=True)
         for source, events in kept.items():
