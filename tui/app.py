@@ -1,4 +1,5 @@
-"""The dashboard app: layout, keys, and the ingest loop. Look in app.tcss, logic in tui/*.
+"""The dashboard app: layout, keys, and the ingest loop. Look in app.tcss, logic in tui/*,
+the actions behind the keys in tui/app_actions.py.
 
 Ingest: an async worker iterates the feed (each batch is a few milliseconds of decoding)
 and puts items in the `Inbox`; a timer applies them (`tui.model.step`) for at most
@@ -18,7 +19,7 @@ import os
 import time
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import ClassVar, Literal
 
 from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
@@ -29,13 +30,12 @@ from textual.widgets import Footer
 
 from inspector.tap.feeds import Feed, SourceStatus
 from inspector.filters.compile import Filter
+from tui.app_actions import LARGEST_FIRST, AppActions
 from tui.columns import Clock
-from tui.event_log import Snapshot, save_steps
 from tui.flow_store import ARRIVAL, SORT_KEYS, Sort
 from tui.messages import FeedItems, Notice, OpenScreen
 from tui.model import Changes, Inbox, Model, step
 from tui.replay_actions import ReplayDesk
-from tui.screens import HelpScreen, SaveScreen, default_capture_path
 from tui.widgets.empty_state import EmptyState
 from tui.widgets.filter_bar import FilterBar
 from tui.widgets.flow_detail import TABS, FlowDetail
@@ -46,13 +46,10 @@ from tui.widgets.timeline import Timeline
 
 ClockMode = Literal["wall", "relative"]
 
-SORT_CYCLE = [ARRIVAL, "time", "method", "path", "status", "duration", "ttfb", "request",
-              "response", "kind", "source"]
 FREEZE_EVERY = 2000      # flows ingested between two gc.freeze() calls
-LARGEST_FIRST = {"status", "duration", "ttfb", "request", "response"}
 
 
-class InspectorApp(App[None]):
+class InspectorApp(AppActions, App[None]):
     """The asgi-inspector dashboard over one feed (this process, taps, or a file)."""
 
     CSS_PATH = "app.tcss"
@@ -166,8 +163,9 @@ class InspectorApp(App[None]):
 
     @property
     def idle(self) -> bool:
-        """The feed has ended and everything it sent is applied (for tests and tools)."""
-        return self._feed_done and len(self.inbox) == 0
+        """The feed has ended, everything it sent is applied and every flow that ended is
+        analysed (for tests and tools)."""
+        return self._feed_done and len(self.inbox) == 0 and not self.model.analysis_pending
 
     def _tick(self) -> None:
         # Small slices of ingest (`budget`), redraws at most every `interval`: a key press
@@ -180,7 +178,8 @@ class InspectorApp(App[None]):
             if changes:
                 self._unshown.merge(changes)
                 self._freeze_heap()
-        backlog = bool(len(self.inbox)) and not self.paused
+        # Flows waiting for their findings are a backlog too (a big file just opened).
+        backlog = bool(len(self.inbox) or self.model.analysis_pending) and not self.paused
         if self._unshown and (not backlog or now - self._shown_at >= self.interval):
             unshown, self._unshown = self._unshown, Changes()
             self._shown_at = now
@@ -264,10 +263,7 @@ class InspectorApp(App[None]):
         self.rows.reset()
         self._refresh_header()
 
-    # -- actions ----------------------------------------------------------------------------
-
-    def action_filter(self) -> None:
-        self.query_one(FilterBar).open(self.filter_text)
+    # -- filter bar ------------------------------------------------------------------------
 
     @on(FilterBar.Applied)
     def _filter_applied(self, event: FilterBar.Applied) -> None:
@@ -277,76 +273,6 @@ class InspectorApp(App[None]):
     @on(FilterBar.Closed)
     def _filter_closed(self) -> None:
         self.rows.focus()
-
-    def action_toggle_follow(self) -> None:
-        rows = self.rows
-        rows.follow = not rows.follow
-
-    def action_toggle_pause(self) -> None:
-        self.paused = not self.paused
-        self._refresh_header()
-
-    def action_clear(self) -> None:
-        changes = self.model.clear()
-        if self.gc_freeze:
-            gc.unfreeze()       # what was cleared, and any cycles frozen with it, can go
-            gc.collect()
-            self._frozen_at = 0
-        self.table.reset()
-        self.timeline.reset()
-        self.detail.show_flow(self.rows.selected)
-        self._show_changes(changes)
-
-    def action_toggle_timeline(self) -> None:
-        if self.waiting_for_process:
-            return                     # nothing to draw yet; the panel keeps the space
-        table, timeline = self.table, self.timeline
-        shown, hidden = (timeline, table) if timeline.display else (table, timeline)
-        hidden.follow = shown.follow
-        shown.display = False
-        hidden.display = True
-        hidden.reset()
-        hidden.select_flow(shown.selected)
-        if hidden is timeline:
-            timeline.set_extent(self.model.stats.earliest or 0.0, self.model.stats.latest)
-        hidden.focus()
-
-    def action_sort_next(self) -> None:
-        sort = self.model.store.sort
-        column = SORT_CYCLE[(SORT_CYCLE.index(sort.column) + 1) % len(SORT_CYCLE)] \
-            if sort.column in SORT_CYCLE else ARRIVAL
-        self.set_sort(Sort(column, column in LARGEST_FIRST))
-
-    def action_sort_reverse(self) -> None:
-        sort = self.model.store.sort
-        self.set_sort(Sort(sort.column, not sort.reverse))
-
-    def action_tab(self, tab: str) -> None:
-        self.detail.show_tab(tab)
-
-    def action_focus_list(self) -> None:
-        self.rows.focus()
-
-    def action_help(self) -> None:
-        if isinstance(self.screen, HelpScreen):
-            self.screen.dismiss(None)
-        else:
-            self.push_screen(HelpScreen())
-
-    def action_replay(self) -> None:
-        self.desk.replay_selected(self.rows.selected)
-
-    def action_replay_filtered(self) -> None:
-        self.desk.replay_filtered(self.filter_text)
-
-    def action_edit(self) -> None:
-        self.desk.edit_selected(self.rows.selected)
-
-    def action_diff(self) -> None:
-        self.desk.show_diff(self.rows.selected)
-
-    def action_export(self) -> None:
-        self.desk.export(self.rows.selected, self.filter_text)
 
     # -- messages from the replay desk (tui.messages) ---------------------------------------
 
@@ -363,43 +289,6 @@ class InspectorApp(App[None]):
     def _feed_items(self, message: FeedItems) -> None:
         for item in message.items:
             self.inbox.put(item)
-
-    def action_save(self) -> None:
-        default = default_capture_path(self.save_dir)
-        self.push_screen(SaveScreen(str(default), self.model.log.events), self._save_to)
-
-    def _save_to(self, path: str | None) -> None:
-        if not path:
-            return
-        model = self.model
-        target = Path(path).expanduser()
-        if not target.is_absolute():
-            target = self.save_dir / target
-        header: dict[str, Any] = {"started": model.base_wall or 0.0,
-                                  "saved_from": self.feed.description,
-                                  "sources": [name for name in model.sources]}
-        if len(model.sources) == 1:
-            info = next(iter(model.sources.values())).info
-            header.update({k: v for k, v in info.items()
-                           if k not in ("format", "version", "started", "path")
-                           and isinstance(v, (str, int, float, list))})
-        missed = model.buffer().missed
-        self._save(model.log.snapshot(model.offsets), target, header, missed)
-
-    @work(group="save", exit_on_error=False)
-    async def _save(self, snapshot: Snapshot, target: Path, header: dict[str, Any],
-                    missed: int) -> None:
-        # In slices on this loop, not in a thread: encoding holds the GIL either way, and
-        # slices let key presses through between them.
-        n = 0
-        try:
-            for n in save_steps(snapshot, str(target), header, missed):
-                await asyncio.sleep(0)
-        except (OSError, ValueError) as exc:
-            self.notify(f"Could not save {target}: {exc}", severity="error", timeout=6)
-            return
-        self.last_save = target
-        self.notify(f"Saved {n:,} events to {target}", timeout=4)
 
     # -- command palette -----------------------------------------------------------------
 

@@ -26,6 +26,15 @@ from inspector.flows.model import (
 from inspector.text import human_duration, human_size
 from inspector.text import visible
 from tui.flow_store import kind_of
+from tui.stats import worst_finding
+
+MARKERS = {"error": "!", "warning": "?", "info": "·"}
+"""The finding column's cell: the most severe finding of the flow."""
+
+
+def marker_text(flow: Flow) -> str:
+    """`!`, `?` or `·` for a flow's worst finding; blank without findings."""
+    return MARKERS.get(worst_finding(flow) or "", "")
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +126,7 @@ def target_text(flow: Flow) -> str:
 
 
 CELLS: dict[str, Callable[[Flow], str]] = {
+    "finding": marker_text,
     "kind": kind_of,
     "method": lambda f: visible(f.method) if f.method else "",
     "path": target_text,
@@ -130,18 +140,20 @@ CELLS: dict[str, Callable[[Flow], str]] = {
 
 
 def columns(clock: Clock, with_source: bool) -> list[Column]:
-    """The list's columns, left to right. Priorities, kept longest first: path, status,
-    method, duration, time, kind, source, TTFB, request size, response size."""
+    """The list's columns, left to right. Priorities, kept longest first: path, finding
+    marker, status, method, duration, time, source, kind, TTFB, request size, response
+    size. The marker is one cell, so it costs a narrow screen little and stays."""
     cols = [
-        Column("time", "Time", clock.width, "right", priority=5, min_width=clock.short_width),
-        Column("kind", "Kind", 4, priority=6),
-        Column("method", "Method", 7, priority=3),
+        Column("finding", "!", 1, priority=2),
+        Column("time", "Time", clock.width, "right", priority=6, min_width=clock.short_width),
+        Column("kind", "Kind", 4, priority=8),
+        Column("method", "Method", 7, priority=4),
         Column("path", "Path", 0, priority=1, min_width=PATH_ROOM),
-        Column("status", "Status", 6, "right", priority=2),
-        Column("duration", "Duration", 8, "right", priority=4),
-        Column("ttfb", "TTFB", 8, "right", priority=8),
-        Column("request", "Req", 7, "right", priority=9),
-        Column("response", "Resp", 7, "right", priority=10),
+        Column("status", "Status", 6, "right", priority=3),
+        Column("duration", "Duration", 8, "right", priority=5),
+        Column("ttfb", "TTFB", 8, "right", priority=9),
+        Column("request", "Req", 7, "right", priority=10),
+        Column("response", "Resp", 7, "right", priority=11),
     ]
     if with_source:
         cols.append(Column("source", "Source", 12, priority=7))

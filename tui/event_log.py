@@ -17,7 +17,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from inspector.events.model import Event, decode_record, encode_record, plain_data
+from inspector.events.model import (Event, decode_record, decode_records, encode_record,
+                                    plain_data)
 
 DEFAULT_BODY_CAP = 1 << 20
 
@@ -74,6 +75,26 @@ class _SourceLog:
         self.chunks.append(_Chunk(seq, [record]))
         self.starts.append(seq)
 
+    def decode(self, first: int, last: int) -> list[Event]:
+        """The held events `first`..`last` (consecutive seqs), decoded."""
+        out: list[Event] = []
+        seq = first
+        while seq <= last:
+            i = bisect_right(self.starts, seq) - 1
+            if i < 0:
+                seq = self.starts[0] if self.starts else last + 1
+                continue
+            chunk = self.chunks[i]
+            offset = seq - chunk.first_seq
+            stop = min(last + 1 - chunk.first_seq, len(chunk.records))
+            if offset >= stop:
+                # not held: skip to the next chunk's start (or past the run)
+                seq = self.starts[i + 1] if i + 1 < len(self.starts) else last + 1
+                continue
+            out += decode_records(seq, chunk.records[offset:stop])
+            seq = chunk.first_seq + stop
+        return out
+
     def get(self, seq: int) -> bytes | None:
         i = bisect_right(self.starts, seq) - 1
         if i < 0:
@@ -128,12 +149,27 @@ class EventLog:
         return None if record is None else decode_record(seq, record)
 
     def events_of(self, source: str, seqs: Iterable[int]) -> list[Event]:
-        """The held events among `seqs` of `source`, in the given order."""
-        out = []
+        """The held events among `seqs` of `source`, in the given order.
+
+        Runs of consecutive seqs held in one chunk (a flow's events mostly arrive back to
+        back) are decoded in one `decode_records` call each, which is several times faster
+        than one record at a time.
+        """
+        log = self._sources.get(source)
+        if log is None:
+            return []
+        out: list[Event] = []
+        run_first: int | None = None
+        run_last = 0
         for seq in seqs:
-            event = self.get(source, seq)
-            if event is not None:
-                out.append(event)
+            if run_first is not None and seq == run_last + 1:
+                run_last = seq
+                continue
+            if run_first is not None:
+                out += log.decode(run_first, run_last)
+            run_first = run_last = seq
+        if run_first is not None:
+            out += log.decode(run_first, run_last)
         return out
 
     @property

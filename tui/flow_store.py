@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from itertools import pairwise
 
+from inspector.findings.rules import RANK
 from inspector.flows.model import Flow
 
 Predicate = Callable[[Flow], bool]
@@ -33,6 +34,14 @@ _BULK = 48      # more moves than this in one update: rebuild instead of bisecti
 
 def _none_last(value: float | None) -> tuple[int, float]:
     return (1, 0.0) if value is None else (0, value)
+
+
+def _severity_rank(flow: Flow) -> int:
+    """0 without findings (or not analysed yet), then info 1, warning 2, error 3."""
+    analysis = flow.analysis
+    if analysis is None or not analysis.findings:
+        return 0
+    return RANK[analysis.findings[0].severity] + 1     # sorted worst first
 
 
 def kind_of(flow: Flow) -> str:
@@ -56,6 +65,7 @@ SORT_KEYS: dict[str, SortKey] = {
     "request": lambda f, t: (f.request_size,),
     "response": lambda f, t: (f.response_size,),
     "source": lambda f, t: (f.source,),
+    "finding": lambda f, t: (_severity_rank(f),),
 }
 
 

@@ -6,22 +6,34 @@ of growing without bound); the timer takes them in steps bounded by a time budge
 applies items: fold events into flows, keep the records, file flows in the list's store,
 update the header's numbers. The UI calls `Model.apply` and then redraws what changed,
 so every rule about ingest is testable without a terminal.
+
+Findings (`inspector.findings.analyse`) are attached to a flow once it has ended (its app
+returned, or a step after the response was complete), and again when more of its events
+arrive (the app's return after the last byte, say). The
+analysis reads the flow's records back from the `EventLog` and runs inside the same
+bounded step: flows wait in a queue and each step analyses what its budget leaves room
+for, and at least `ANALYSE_AT_LEAST` flows, so findings keep up under a steady backlog
+without a key press ever waiting behind a burst of them.
 """
 
 from __future__ import annotations
 
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from inspector.events.model import Event
+from inspector.findings import analyse
 from inspector.tap.feeds import Batch, FeedItem, SourceInfo, SourceStatus
 from inspector.flows.model import OPEN, Flow
 from inspector.flows.fold import FlowFolder
 from tui.event_log import EventLog
 from tui.flow_store import FlowStore
 from tui.stats import Buffer, LiveStats, buffer_of
+
+ANALYSE_AT_LEAST = 32
+"""Flows analysed per step even when the step's budget is spent on ingest."""
 
 
 class Inbox:
@@ -105,6 +117,13 @@ class Model:
         self.base_wall: float | None = None      # wall epoch of the shared axis's 0
         self.offsets: dict[str, float] = {}
         self.errors: list[str] = []
+        # id(flow) -> ended flow, oldest first (an OrderedDict: popping the oldest of a
+        # plain dict rescans the deleted slots at its front, quadratic over a big file).
+        self.to_analyse: OrderedDict[int, Flow] = OrderedDict()
+        # Ended flows whose app has not returned yet wait one step for it (the exit most
+        # often comes in the same or the next batch), so most flows are analysed once.
+        self._unreturned: dict[int, Flow] = {}
+        self.analysed = 0                        # analyses run (for tests and benchmarks)
 
     # -- applying items ----------------------------------------------------------------
 
@@ -153,13 +172,62 @@ class Model:
             changes.touched[id(flow)] = flow
         changes.events += len(events)
 
-    def finish(self, changes: Changes) -> None:
-        """After a step's items: re-file touched flows and count them (once per step)."""
+    def finish(self, changes: Changes, deadline: float | None = None,
+               at_least: int = ANALYSE_AT_LEAST) -> None:
+        """After a step's items: queue ended flows for analysis, analyse until `deadline`
+        (None: all of them; at least `at_least`), then re-file touched and analysed flows
+        and count them (once per step)."""
+        queue = self.to_analyse
+        waiting = self._unreturned
+        if waiting:                       # waited a step for the app's return: go ahead
+            queue.update(waiting)
+            waiting.clear()
+        for key, flow in changes.touched.items():
+            if flow.app_exited:
+                queue[key] = flow
+            elif flow.state != OPEN and key not in queue:
+                waiting[key] = flow
+        if queue:
+            for flow in self._analyse(deadline, at_least):
+                changes.touched[id(flow)] = flow
         if changes.touched:
             flows = list(changes.touched.values())
             if self.store.update(flows):
                 changes.rows_changed = True
             self.stats.observe(flows, self.offsets)
+
+    @property
+    def analysis_pending(self) -> bool:
+        """Some ended flow still waits for its findings."""
+        return bool(self.to_analyse or self._unreturned)
+
+    def _analyse(self, deadline: float | None, at_least: int) -> list[Flow]:
+        """Analyse queued flows, oldest first, until `deadline` once `at_least` are done.
+
+        A flow already analysed from as many events as it has now is skipped: the queue
+        holds flows that were touched, and a touch without new events changes nothing.
+        """
+        queue = self.to_analyse
+        log = self.log
+        done: list[Flow] = []
+        n = 0
+        clock = time.perf_counter
+        while queue:
+            if deadline is not None and n >= at_least and clock() >= deadline:
+                break
+            _, flow = queue.popitem(last=False)
+            seqs = flow.event_seqs
+            cached = flow.analysis
+            if cached is not None and cached.events == len(seqs):
+                continue
+            events = log.events_of(flow.source, seqs)
+            if cached is not None and cached.events == len(events):
+                continue                   # some records are no longer held: nothing new
+            analyse(flow, events)
+            self.analysed += 1
+            done.append(flow)
+            n += 1
+        return done
 
     def ingest(self, items: Iterable[FeedItem]) -> Changes:
         """Apply items and finish: for tests and for tools that need no time budget."""
@@ -167,6 +235,10 @@ class Model:
         for item in items:
             self.apply(item, changes)
         self.finish(changes)
+        if self._unreturned:              # no next step to wait for: analyse them now
+            more = Changes()
+            self.finish(more)
+            changes.merge(more)
         return changes
 
     # -- questions the UI asks -----------------------------------------------------------
@@ -196,6 +268,8 @@ class Model:
         self.log = EventLog(self.body_cap)
         self.store.clear()
         self.stats = LiveStats()
+        self.to_analyse = OrderedDict()
+        self._unreturned = {}
         changes = Changes(rows_changed=True, status_changed=True)
         for source, events in kept.items():
             events.sort(key=lambda e: e.seq)
@@ -215,5 +289,5 @@ def step(model: Model, inbox: Inbox, budget: float, max_items: int = 10_000) -> 
         model.apply(item, changes)
         if time.perf_counter() >= deadline:
             break
-    model.finish(changes)
+    model.finish(changes, deadline)
     return changes

@@ -40,6 +40,7 @@ KEYS = [
     ("Detail", [
         ("1 … 5", "Overview, Request, Response, Events, Messages"),
         ("j / k, g / G", "scroll the tab's content"),
+        ("↑ / ↓, enter", "Overview: pick a finding, show its event in the Events tab"),
     ]),
     ("Replay and export", [
         ("r", "replay the selected flow (to --replay-to URL)"),

@@ -14,15 +14,27 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from inspector.tap.feeds import SourceStatus
+from inspector.findings.rules import ERROR
 from inspector.flows.model import APP_EXCEPTION, INCOMPLETE, OPEN, Flow
 
 SPARK_SECONDS = 60
 
 
 def is_error(flow: Flow) -> bool:
-    """A 5xx, or the app raised, or it returned without finishing the response."""
+    """A 5xx, or the app raised, or it returned without finishing the response, or an
+    error finding is attached (the app broke the spec or HTTP)."""
     return flow.exception is not None or flow.state in (APP_EXCEPTION, INCOMPLETE) \
-        or (flow.status is not None and flow.status >= 500)
+        or (flow.status is not None and flow.status >= 500) \
+        or worst_finding(flow) == ERROR
+
+
+def worst_finding(flow: Flow) -> str | None:
+    """The most severe finding attached to `flow` ("error", "warning", "info"), or None
+    (none found, or not analysed yet)."""
+    analysis = flow.analysis
+    if analysis is None or not analysis.findings:
+        return None
+    return analysis.findings[0].severity     # findings are sorted worst first
 
 
 def percentile(ordered: list[float], fraction: float) -> float | None:

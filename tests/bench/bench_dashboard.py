@@ -221,7 +221,9 @@ async def run_live(app: InspectorApp, seconds: float, probe: Probe, expect: int)
         cpu_share = (time.process_time() - cpu0) / (time.perf_counter() - t0)
         total = app.model.store.total
         missed = app.model.buffer().missed
-    return f"{total:,} flows shown (of {expect:,}), {missed} events missed, " \
+        analysed = app.model.analysed
+    return f"{total:,} flows shown (of {expect:,}), {analysed:,} analyses, " \
+           f"{missed} events missed, " \
            f"caught up {max(0.0, behind):.1f} s after the load stopped; {probe.summary()}; " \
            f"CPU {cpu_share:.0%} of one core"
 

@@ -10,7 +10,8 @@ from rich.text import Text
 from inspector.flows.model import Flow
 from tests.tui.shop import ESCAPES, MARKUP, PNG
 from tui.body import HexLines, render_body
-from tui.detail_text import header_lines, overview
+from tui.detail_text import header_lines
+from tui.overview_text import overview
 from tui.widgets.flow_detail import json_styler
 from tui.widgets.lines_view import plain_styler
 

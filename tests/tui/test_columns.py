@@ -9,7 +9,7 @@ import pytest
 from tui.columns import PATH_ROOM, Clock, Column, columns, fit
 
 WALL = Clock("wall", base_wall=0.0)
-ALL = ["time", "kind", "method", "path", "status", "duration", "ttfb", "request", "response"]
+ALL = ["finding", "time", "kind", "method", "path", "status", "duration", "ttfb", "request", "response"]
 
 
 def shown(width: int, clock: Clock = WALL, with_source: bool = False) -> dict[str, int]:
@@ -18,13 +18,13 @@ def shown(width: int, clock: Clock = WALL, with_source: bool = False) -> dict[st
 
 @pytest.mark.parametrize(("width", "expected", "path"), [
     # Wide: every column at full width, the path takes the rest.
-    (200, ALL, 133),
-    (140, ALL, 73),
-    (100, ALL, 33),
-    # 80: the time loses its milliseconds, Resp then Req drop; the path gets 33 cells.
-    (80, ["time", "kind", "method", "path", "status", "duration", "ttfb"], 33),
-    # 60: TTFB, Kind and Time go too; method, path, status and duration stay.
-    (60, ["method", "path", "status", "duration"], 36),
+    (200, ALL, 131),
+    (140, ALL, 71),
+    (100, ALL, 31),
+    # 80: the time loses its milliseconds, Resp then Req drop; the path gets 31 cells.
+    (80, ["finding", "time", "kind", "method", "path", "status", "duration", "ttfb"], 31),
+    # 60: TTFB, Kind and Time go too; the marker, method, path, status, duration stay.
+    (60, ["finding", "method", "path", "status", "duration"], 34),
 ])
 def test_the_columns_a_width_shows(width: int, expected: list[str], path: int) -> None:
     chosen = shown(width)
@@ -53,14 +53,15 @@ def test_columns_give_way_in_priority_order_and_the_path_never_does() -> None:
         order += sorted(previous - now)
         assert now <= previous          # narrower never brings a column back
         previous = now
+    # The finding marker is one cell and the last to go before the path.
     assert order == ["response", "request", "ttfb", "kind", "time", "duration", "method",
-                     "status"]
+                     "status", "finding"]
     assert shown(1) == {"path": 1}
 
 
 def test_the_source_column_gives_way_after_ttfb() -> None:
     assert list(shown(100, with_source=True)) == [
-        "time", "kind", "method", "path", "status", "duration", "ttfb", "request", "source"]
+        "finding", "time", "kind", "method", "path", "status", "duration", "ttfb", "request", "source"]
     assert "source" in shown(80, with_source=True)
     assert "source" not in shown(70, with_source=True)
 

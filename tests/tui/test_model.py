@@ -193,3 +193,27 @@ def test_live_stats_ignore_lifespan_and_count_each_flow_once() -> None:
     stats.observe(flows, {})
     stats.observe(flows, {})
     assert stats.flows == 14 and stats.errors == 1
+
+
+def test_event_log_events_of_decodes_runs_like_one_at_a_time() -> None:
+    """`events_of` decodes runs of consecutive seqs at once: the same events as `get` on
+    each seq, in the given order, skipping what is not held (gaps between chunks)."""
+    import random
+
+    from tui.event_log import EventLog
+
+    log = EventLog()
+    held = [*range(0, 10), *range(15, 30), 40]
+    events = [Event(s, 1, float(s), "send", {"type": "x", "n": s}) for s in held]
+    log.add("a", events[:10])
+    log.add("a", events[10:25])
+    log.add("a", events[25:])
+    rng = random.Random(7)
+    for _ in range(2000):
+        seqs = sorted(rng.sample(range(0, 45), rng.randint(0, 25)))
+        if rng.random() < 0.3:
+            rng.shuffle(seqs)
+        want = [e for e in (log.get("a", s) for s in seqs) if e is not None]
+        assert [(e.seq, e.message) for e in log.events_of("a", seqs)] == \
+            [(e.seq, e.message) for e in want]
+    assert log.events_of("other", [1, 2]) == []

@@ -102,3 +102,12 @@ def test_nothing_running_at_80x24(snap_compare: Any) -> None:
     feed = TapFeed(directory=Path("/nonexistent/asgi-inspector-snapshot"), rediscover=0.2)
     app = InspectorApp(feed, title="attached to live taps", clock="relative")
     assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
+
+
+def test_overview_with_findings(snap_compare: Any) -> None:
+    """A flow with three findings (warnings and an info), worst first, at 100x30."""
+    from inspector.tap.feeds import FileFeed
+    from tests.tui.conftest import DATA
+
+    app = InspectorApp(FileFeed(DATA / "findings.jsonl"), clock="relative")
+    assert snap_compare(app, terminal_size=(100, 30), run_before=goto("/dup"))

@@ -19,8 +19,9 @@ from textual.widgets import Input, TabbedContent, TabPane
 from inspector.flows.model import Flow
 from inspector.text import visible
 from tui.body import BodyView, render_body
-from tui.detail_text import (EventLane, LazyLines, MessageList, header_lines, message_line,
-                              overview)
+from tui.detail_text import EventLane, LazyLines, MessageList, header_lines, message_line
+from tui.overview_text import overview
+from tui.widgets.findings_list import FindingsList
 from tui.model import Model
 from tui.widgets.lines_view import LinesView, join_lines, plain_styler
 from tui.widgets.safe_input import SafeInput
@@ -74,6 +75,7 @@ class FlowDetail(Vertical):
     def compose(self) -> ComposeResult:
         with TabbedContent(id="detail-tabs", initial="overview"):
             with TabPane("Overview", id="overview"):
+                yield FindingsList(id="overview-findings")
                 yield LinesView(id="overview-lines")
             with TabPane("Request", id="request"):
                 yield LinesView(id="request-lines")
@@ -113,6 +115,9 @@ class FlowDetail(Vertical):
     def focus_content(self) -> None:
         """Give the keyboard to the active tab's content."""
         tab = self.active_tab
+        if tab == "overview" and self.query_one(FindingsList).display:
+            self.query_one(FindingsList).focus()
+            return
         target = {"overview": "#overview-lines", "request": "#request-lines",
                   "response": "#response-lines", "events": "#events-lines",
                   "messages": "#messages-lines"}[tab]
@@ -132,6 +137,7 @@ class FlowDetail(Vertical):
         if tab == "overview":
             # Lines, not a Static: updating it ten times a second costs a repaint, not a
             # layout of the whole screen.
+            self.query_one(FindingsList).show(flow)
             text = overview(flow) if flow is not None else Text("No flow selected",
                                                                 style="dim")
             self.query_one("#overview-lines", LinesView).set_lines(
@@ -148,6 +154,23 @@ class FlowDetail(Vertical):
                 view.set_lines(EventLane(flow, self.model.log))
         elif tab == "messages":
             self._build_messages(update)
+
+    @on(FindingsList.Jump)
+    def _jump(self, message: FindingsList.Jump) -> None:
+        """Show the Events tab with the finding's event marked and in view."""
+        flow = message.flow
+        if flow is not self.flow:
+            return
+        try:
+            index = flow.event_seqs.index(message.seq)
+        except ValueError:
+            return
+        self.show_tab("events")
+        if "events" in self._stale:
+            self._build("events")
+        view = self.query_one("#events-lines", LinesView)
+        view.highlight(index)
+        view.focus()
 
     def _build_body(self, tab: str, update: bool) -> None:
         flow = self.flow

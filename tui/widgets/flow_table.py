@@ -15,7 +15,9 @@ from textual.message import Message
 from textual.strip import Strip
 
 from inspector.flows.model import Flow
+from inspector.findings.rules import SEVERITIES
 from tui.columns import CELLS, ROW_CLASSES, Clock, Column, columns, fit, row_class
+from tui.stats import worst_finding
 from tui.flow_store import ARRIVAL, FlowStore
 from tui.widgets.flow_rows import FlowRows, cells_strip
 
@@ -36,6 +38,7 @@ class FlowTable(FlowRows):
         "flow-table--cursor",
         "flow-table--cursor-blurred",
         *(f"flow-table--{name}" for name in ROW_CLASSES),
+        *(f"flow-table--finding-{severity}" for severity in SEVERITIES),
     }
 
     class SortRequested(Message):
@@ -104,11 +107,17 @@ class FlowTable(FlowRows):
         clock = self._clock
         cells: list[tuple[str, Style]] = []
         for column, w in self.layout_columns:
+            cell_style = style
             if column.key == "time":
                 text = clock.show(self.store.abs_start(flow), w)
+            elif column.key == "finding":
+                severity = worst_finding(flow)
+                text = CELLS["finding"](flow)
+                if severity is not None:
+                    cell_style = style + self.style(f"flow-table--finding-{severity}")
             else:
                 text = CELLS[column.key](flow)
-            cells.append((_cell(text, w, column.align), style))
+            cells.append((_cell(text, w, column.align), cell_style))
             cells.append((" ", style))
         return cells_strip(cells, width, style)
 

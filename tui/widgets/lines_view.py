@@ -35,6 +35,8 @@ _WIDTH_SAMPLE = 2000
 class LinesView(ScrollView, can_focus=True):
     """Shows `lines` (str or Text); follows the end when scrolled to it and lines grow."""
 
+    COMPONENT_CLASSES: ClassVar[set[str]] = {"lines-view--highlight"}
+
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("j", "scroll_down", "Down", show=False),
         Binding("k", "scroll_up", "Up", show=False),
@@ -47,6 +49,7 @@ class LinesView(ScrollView, can_focus=True):
         self._lines: Sequence[str | Text] = ()
         self._styler: Styler = plain_styler
         self._width = 0
+        self.highlighted: int | None = None     # a line marked (a finding's event)
 
     @property
     def line_count(self) -> int:
@@ -56,6 +59,7 @@ class LinesView(ScrollView, can_focus=True):
                   *, keep_scroll: bool = False) -> None:
         """Show new content, from the top unless `keep_scroll`."""
         self._lines = lines
+        self.highlighted = None
         self._styler = styler or plain_styler
         self._width = self._measure(0)
         self._update_size()
@@ -71,6 +75,13 @@ class LinesView(ScrollView, can_focus=True):
         self._update_size()
         if at_end and len(self._lines) > old:
             self.scroll_end(animate=False, immediate=True)
+        self.refresh()
+
+    def highlight(self, index: int) -> None:
+        """Mark line `index` and scroll it into view (a third of the way down)."""
+        self.highlighted = index
+        top = max(0, index - max(1, self.size.height) // 3)
+        self.scroll_to(y=top, animate=False, immediate=True)
         self.refresh()
 
     def _measure(self, start: int) -> int:
@@ -96,6 +107,9 @@ class LinesView(ScrollView, can_focus=True):
         line = self._lines[index]
         text = line if isinstance(line, Text) else self._styler(line)
         segments = list(text.render(self.app.console))
+        if index == self.highlighted:
+            style = style + self.get_component_rich_style("lines-view--highlight",
+                                                          partial=True)
         strip = Strip(segments).apply_style(style)
         if strip.cell_length > self._width:
             self._width = strip.cell_length

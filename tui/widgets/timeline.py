@@ -1,7 +1,8 @@
 """The timeline: a waterfall of the shown flows on one time axis, with zoom and pan.
 
 Each HTTP exchange is drawn in its phases (request body, waiting for the app, response
-streaming); a WebSocket session is a long bar with a tick per message. Rows are the flow
+streaming, then, once findings are attached, the app's background work after the last
+byte and its work after the client left); a WebSocket session is a long bar with a tick per message. Rows are the flow
 list's rows in the same order, and the cursor is shared in spirit: switching views keeps
 the selected flow.
 """
@@ -61,6 +62,8 @@ class Timeline(FlowRows):
         "timeline--waiting",
         "timeline--response",
         "timeline--open",
+        "timeline--background",
+        "timeline--wasted",
         "timeline--ws",
         "timeline--tick-in",
         "timeline--tick-out",
@@ -162,9 +165,16 @@ class Timeline(FlowRows):
         chars = [" "] * cells
         styles = [base] * cells
 
-        def paint(t0: float, t1: float, style: Style, char: str = "█") -> None:
+        def paint(t0: float, t1: float, style: Style, char: str = "█",
+                  after: bool = False) -> None:
+            # `after`: a phase that follows a drawn one starts in the next cell, and is
+            # not drawn at all unless it reaches past the cell it starts in.
             x0 = self._x(t0, cells)
             x1 = self._x(t1, cells)
+            if after:
+                if int(x1) <= int(x0):
+                    return
+                x0 = int(x0) + 1
             if x1 < 0 or x0 >= cells:
                 return
             a = max(0, int(x0))
@@ -197,6 +207,15 @@ class Timeline(FlowRows):
             else:
                 paint(first_end, end, self.style("timeline--waiting")
                       if flow.state != OPEN else self.style("timeline--open"))
+            metrics = after_response(flow)
+            if metrics is not None:
+                background, left, wasted = metrics
+                if background and flow.end is not None:
+                    paint(end, end + background, self.style("timeline--background"), "░",
+                          after=True)
+                if wasted and left is not None:
+                    paint(left + offset, left + offset + wasted,
+                          self.style("timeline--wasted"), "╌", after=True)
         # Runs of equal style become one segment each.
         out: list[tuple[str, Style]] = []
         run_start = 0
@@ -205,6 +224,15 @@ class Timeline(FlowRows):
                 out.append(("".join(chars[run_start:x]), styles[run_start]))
                 run_start = x
         return out
+
+
+def after_response(flow: Flow) -> tuple[float | None, float | None, float | None] | None:
+    """(background, client left at, wasted) from the attached analysis, or None."""
+    analysis = flow.analysis
+    if analysis is None:
+        return None
+    m = analysis.metrics
+    return m.background, m.disconnect, m.wasted
 
 
 def _span_text(span: float) -> str:
