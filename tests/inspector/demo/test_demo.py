@@ -46,7 +46,10 @@ def test_demo_command_shows_every_kind_of_flow(tmp_path: Path) -> None:
     assert proc.returncode == 0 and "Traceback" not in err
     flows = fold_events(read_capture(save))
     assert any(f.path == "/api/discount" and f.state == "app_exception" for f in flows)
-    assert any(f.type == "websocket" and len(f.messages) >= 8 for f in flows)
+    # A whole chat session: at least two messages each way and the client's /quit (the
+    # traffic's sessions say 2 to 5 things; which one closes first depends on the load).
+    assert any(f.type == "websocket" and f.state != "open" and len(f.messages) >= 5
+               for f in flows)
 
 
 async def test_generator_rounds_against_wrapped_app(serve: Any) -> None:
