@@ -100,7 +100,7 @@ def check(capture: str, min_severity: str, select: tuple[str, ...], ignore: tupl
     Exit 1 when a finding at or above --min-severity remains, 0 otherwise, 2 when the
     file cannot be read. The rules: docs/findings.md.
     """
-    from inspector.cli.main import load_events
+    from inspector.cli.captures import load_events
 
     try:
         header, events = load_events(capture)

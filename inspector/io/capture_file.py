@@ -17,8 +17,8 @@ from types import TracebackType
 from typing import Any
 
 from inspector.io.codec import (FORMAT, VERSION, PathArg, _BOM, _event_obj, _line,
-                                     decode_event, decode_gap, decode_header, encode_event,
-                                     encode_gap, encode_header)
+                                encode_event, encode_gap, encode_header)
+from inspector.io.decode import decode_event, decode_gap, decode_header
 from inspector.events.model import Event
 
 __all__ = ["FORMAT", "VERSION", "Capture", "CaptureError", "CaptureWriter", "decode_event",

@@ -8,7 +8,8 @@ import tempfile
 import time
 
 from inspector.io.capture_file import CaptureWriter, read_capture
-from inspector.io.codec import decode_event, encode_event
+from inspector.io.codec import encode_event
+from inspector.io.decode import decode_event
 from inspector.events.model import Event
 
 START = Event(7, 3, 0.012345, "send", {

@@ -21,15 +21,12 @@ from inspector.io.codec import (
     FORMAT,
     PAIR_FIELDS,
     TAGS,
-    decode_event,
-    decode_gap,
-    decode_header,
-    decode_message,
     encode_event,
     encode_gap,
     encode_header,
     encode_message,
 )
+from inspector.io.decode import decode_event, decode_gap, decode_header, decode_message
 from inspector.events.model import KINDS, Event
 
 # --- helpers -------------------------------------------------------------------------
