@@ -21,18 +21,14 @@ def load_events(path: str) -> tuple[dict[str, Any], list[Any]]:
     """A capture file, a HAR file or a Redis stream URL -> (header, events); one clear
     line if none of them."""
     from inspector.io.capture_file import CaptureError, read_capture
+    from inspector.io.har import HarError
+    from inspector.io.har_import import is_har, load_har
     from inspector.tap.redis.url import is_redis_url
 
     if is_redis_url(path):
         return load_stream(path)
-
     try:
-        from inspector.io.har import HarError
-        from inspector.io.har_import import is_har, load_har
-    except ImportError:            # pragma: no cover - HAR support ships with the package
-        is_har = None
-    try:
-        if is_har is not None and is_har(path):
+        if is_har(path):
             try:
                 return load_har(path)
             except HarError as exc:

@@ -21,7 +21,7 @@ import stat
 import sys
 import threading
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
@@ -250,7 +250,7 @@ class CaptureServer:
     """
 
     def __init__(self, app: Any, host: str, port: int, options: CaptureOptions, *,
-                 name: str = "", companions: Sequence[Callable[[], Awaitable[Any]]] = (),
+                 name: str = "", companions: Sequence[Callable[[], Coroutine[Any, Any, Any]]] = (),
                  log_level: str = "warning", own_process: bool = False,
                  uds: str | None = None, **uvicorn_options: Any):
         import uvicorn

@@ -28,7 +28,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from inspector.events.ring import RingBuffer
+from inspector.events.ring import Ring
 from inspector.tap.runtime_dir import (RUNTIME_DIR_ENV, RuntimeDirError, discover_taps,
                                listening,
                                ensure_private_dir, parse_tap_name, runtime_dir)
@@ -106,7 +106,7 @@ class TapServer:
     `start()` binds and starts polling; `close()` says BYE and removes the socket.
     """
 
-    def __init__(self, ring: RingBuffer, path: Path | None = None, hello: HelloSource = None,
+    def __init__(self, ring: Ring, path: Path | None = None, hello: HelloSource = None,
                  *, directory: Path | None = None,
                  poll_interval: float = 0.02, stats_interval: float = 1.0,
                  high_water: int = DEFAULT_HIGH_WATER, start_timeout: float = 0.25,
@@ -288,7 +288,7 @@ class TapServer:
                 self._path.unlink()
 
 
-async def serve_tap(ring: RingBuffer, path: Path | None, hello: HelloSource,
+async def serve_tap(ring: Ring, path: Path | None, hello: HelloSource,
                     stop: asyncio.Event, poll_interval: float = 0.02, *,
                     high_water: int = DEFAULT_HIGH_WATER,
                     stats_interval: float = 1.0) -> None:
