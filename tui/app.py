@@ -27,8 +27,8 @@ from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import Footer
 
-from inspector.tap.feeds import Feed, SourceStatus
 from inspector.filters.compile import Filter
+from inspector.tap.feeds import Feed, SourceStatus
 from tui.columns import Clock
 from tui.event_log import Snapshot, save_steps
 from tui.flow_store import ARRIVAL, SORT_KEYS, Sort

@@ -25,8 +25,7 @@ from inspector.flows.model import (
     REFUSED,
     Flow,
 )
-from inspector.text import human_duration, human_size
-from inspector.text import visible, visible_bytes
+from inspector.text import human_duration, human_size, visible, visible_bytes
 from tui.event_log import EventLog
 from tui.flow_store import kind_of
 

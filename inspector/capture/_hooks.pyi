@@ -1,7 +1,7 @@
 """Types of the C capture hooks (`_hooks.c`); `inspector.capture.recorder` and
 `inspector.capture.middleware` hold their Python twins."""
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from typing import Any
 
 class Capture:

@@ -13,9 +13,9 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from inspector._native import native
-from inspector.events.model import Event
 from inspector.capture.publisher import Publisher
 from inspector.capture.recorder import DEFAULT_BODY_LIMIT, Recorder
+from inspector.events.model import Event
 from inspector.events.ring import DEFAULT_CAPACITY, DEFAULT_MAX_BYTES, Ring, RingBuffer
 from inspector.types import ASGIApp, Receive, Scope, Send
 

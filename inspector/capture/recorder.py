@@ -19,8 +19,17 @@ from itertools import count
 from typing import Any
 
 from inspector._native import native
-from inspector.events.model import (EXIT, MARSHAL_VERSION, RECEIVE, SCOPE, SEND, Event,
-                              decode_records, encode_record, plain_data)
+from inspector.events.model import (
+    EXIT,
+    MARSHAL_VERSION,
+    RECEIVE,
+    SCOPE,
+    SEND,
+    Event,
+    decode_records,
+    encode_record,
+    plain_data,
+)
 from inspector.events.ring import Ring, RingBuffer
 
 _hooks = native("_hooks")   # None: built without a C compiler, or forced off

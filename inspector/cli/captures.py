@@ -188,9 +188,8 @@ def export(capture: str, fmt: str, output: str | None, filter_text: str | None,
 @click.option("--replay-to", metavar="URL", help="Where `r` and `e` send replays.")
 def open_capture(path: str, replay_to: str | None) -> None:
     """Open a saved capture (or a HAR file, or a Redis stream) in the dashboard, read-only."""
-    from inspector.tap.feeds import FileFeed
-
     from inspector.io.har_import import is_har
+    from inspector.tap.feeds import FileFeed
     from inspector.tap.redis.url import is_redis_url
 
     if is_redis_url(path):

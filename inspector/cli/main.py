@@ -15,8 +15,14 @@ import click
 from inspector import __version__
 from inspector.cli.captures import export, open_capture, replay
 from inspector.cli.check import check
-from inspector.cli.launch import (CAPTURE_OPTION_NAMES, capture_options, load_app,
-                                  run_children, run_dashboard, serve_captured)
+from inspector.cli.launch import (
+    CAPTURE_OPTION_NAMES,
+    capture_options,
+    load_app,
+    run_children,
+    run_dashboard,
+    serve_captured,
+)
 from inspector.cli.redis_sources import redis_feed
 from inspector.cli.run_options import uvicorn_options
 
@@ -60,8 +66,8 @@ def proxy(upstream: str, listen: str, keep_host: bool, forwarded: bool, timeout:
           ca_file: str | None, insecure: bool, **capture: Any) -> None:
     """Reverse-proxy UPSTREAM_URL (http://host:port or https://host:port) and capture
     what passes."""
-    from inspector.proxy import SERVE_OPTIONS, ProxyApp, parse_upstream
     from inspector.cli.serve import StartupError, parse_listen
+    from inspector.proxy import SERVE_OPTIONS, ProxyApp, parse_upstream
 
     try:
         target = parse_upstream(upstream)

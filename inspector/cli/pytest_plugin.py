@@ -190,8 +190,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]
     captured = _SESSION[0].since(marks)
     if not captured:
         return
-    from inspector.findings import analyse_events
     from inspector.cli.headless import http_line, ws_close_line
+    from inspector.findings import analyse_events
     from inspector.text import visible
 
     lines: list[str] = []

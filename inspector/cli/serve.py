@@ -26,12 +26,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
+from inspector.capture.middleware import InspectorMiddleware
+from inspector.cli.headless import FlowLines
 from inspector.events.model import SCOPE, Event, decode_records
 from inspector.findings import analyse
-from inspector.flows.model import Flow
 from inspector.flows.fold import FlowFolder
-from inspector.cli.headless import FlowLines
-from inspector.capture.middleware import InspectorMiddleware
+from inspector.flows.model import Flow
 
 
 def _run(coro: Any, config: Any) -> Any:

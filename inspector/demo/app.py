@@ -16,7 +16,6 @@ from urllib.parse import parse_qs
 
 from inspector.types import Receive, Send
 
-
 ITEMS: list[dict[str, Any]] = [
     {"id": 1, "name": "Teapot", "price": 18.0, "stock": 4},
     {"id": 2, "name": "Espresso cups (2)", "price": 12.5, "stock": 0},

@@ -25,7 +25,8 @@ from inspector.findings import http, lifespan, websocket
 from inspector.findings.finding import Collector, Finding
 from inspector.findings.rules import BY_ID, ERROR, INFO, RANK, RULES, WARNING, Rule
 from inspector.findings.shapes import UNKNOWN, check_scope, unknown
-from inspector.findings.timeline import NONE, Metrics, Timeline, check as check_timeline
+from inspector.findings.timeline import NONE, Metrics, Timeline
+from inspector.findings.timeline import check as check_timeline
 from inspector.flows.model import Flow
 
 __all__ = ["BY_ID", "ERROR", "INFO", "RANK", "RULES", "WARNING", "Analysis", "Finding",

@@ -13,8 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from inspector.events.model import KINDS, Event
-from inspector.io.codec import (ADDRESS_FIELDS, BYTES_FIELDS, FORMAT, PAIR_FIELDS, TAGS,
-                                VERSION)
+from inspector.io.codec import ADDRESS_FIELDS, BYTES_FIELDS, FORMAT, PAIR_FIELDS, TAGS, VERSION
 
 _NONFINITE = {"nan": float("nan"), "inf": float("inf"), "-inf": float("-inf")}
 

@@ -20,10 +20,18 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import SplitResult, quote, unquote, urlencode, urlsplit
 
-from inspector.io.codec import FORMAT, VERSION
 from inspector.events.model import EXIT, RECEIVE, SCOPE, SEND, Event, clean_exit_message
-from inspector.io.har import (_URI_SAFE, _WS_HANDSHAKE, HarError, Headers, Json, _decode, _header,
-                           _text)
+from inspector.io.codec import FORMAT, VERSION
+from inspector.io.har import (
+    _URI_SAFE,
+    _WS_HANDSHAKE,
+    HarError,
+    Headers,
+    Json,
+    _decode,
+    _header,
+    _text,
+)
 
 __all__ = ["har_to_events", "is_har", "load_har"]
 

@@ -27,10 +27,22 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
 from inspector.events.model import EXIT, KINDS, Event, clean_exit_message
-from inspector.tap.frames import (MAX_FRAME_SIZE, MAX_START_FRAME_SIZE, Bye, Events, Frame,
-                                  FrameType, Hello, LocalProtocolError, Missed,
-                                  RemoteProtocolError, Start, StartFrom, Stats,
-                                  TapProtocolError)
+from inspector.tap.frames import (
+    MAX_FRAME_SIZE,
+    MAX_START_FRAME_SIZE,
+    Bye,
+    Events,
+    Frame,
+    FrameType,
+    Hello,
+    LocalProtocolError,
+    Missed,
+    RemoteProtocolError,
+    Start,
+    StartFrom,
+    Stats,
+    TapProtocolError,
+)
 
 __all__ = [
     "PROTOCOL", "VERSION", "HEADER", "MAX_FRAME_SIZE", "MAX_START_FRAME_SIZE", "Role",

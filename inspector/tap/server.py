@@ -29,12 +29,26 @@ from pathlib import Path
 from typing import Any
 
 from inspector.events.ring import Ring
-from inspector.tap.runtime_dir import (RUNTIME_DIR_ENV, RuntimeDirError, discover_taps,
-                               listening,
-                               ensure_private_dir, parse_tap_name, runtime_dir)
 from inspector.tap.client import Closed, TapClient, TapItem, read_tap
-from inspector.tap.protocol import (Events, Hello, LocalProtocolError, Missed,
-                                    RemoteProtocolError, Stats, TapProtocolError, encode_stats)
+from inspector.tap.protocol import (
+    Events,
+    Hello,
+    LocalProtocolError,
+    Missed,
+    RemoteProtocolError,
+    Stats,
+    TapProtocolError,
+    encode_stats,
+)
+from inspector.tap.runtime_dir import (
+    RUNTIME_DIR_ENV,
+    RuntimeDirError,
+    discover_taps,
+    ensure_private_dir,
+    listening,
+    parse_tap_name,
+    runtime_dir,
+)
 from inspector.tap.subscription import ReaderState, Subscription
 
 __all__ = [

@@ -15,9 +15,17 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from inspector.tap.protocol import (MAX_FRAME_SIZE, FrameDecoder, RemoteProtocolError, Start,
-                                    StartFrom, encode_bye, encode_events, encode_hello,
-                                    encode_missed)
+from inspector.tap.protocol import (
+    MAX_FRAME_SIZE,
+    FrameDecoder,
+    RemoteProtocolError,
+    Start,
+    StartFrom,
+    encode_bye,
+    encode_events,
+    encode_hello,
+    encode_missed,
+)
 
 if TYPE_CHECKING:
     from inspector.tap.server import TapServer

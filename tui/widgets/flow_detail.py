@@ -8,7 +8,6 @@ are Line-API viewers over lazy sequences, and grow live while the flow is open.
 
 from __future__ import annotations
 
-
 from rich.highlighter import JSONHighlighter
 from rich.text import Text
 from textual import on, work
@@ -19,8 +18,7 @@ from textual.widgets import Input, TabbedContent, TabPane
 from inspector.flows.model import Flow
 from inspector.text import visible
 from tui.body import BodyView, render_body
-from tui.detail_text import (EventLane, LazyLines, MessageList, header_lines, message_line,
-                              overview)
+from tui.detail_text import EventLane, LazyLines, MessageList, header_lines, message_line, overview
 from tui.model import Model
 from tui.widgets.lines_view import LinesView, join_lines, plain_styler
 from tui.widgets.safe_input import SafeInput

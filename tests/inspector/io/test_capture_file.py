@@ -14,7 +14,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from inspector.io.capture_file import Capture, CaptureError, CaptureWriter, iter_capture, read_capture
+from inspector.events.model import KINDS, Event
+from inspector.io.capture_file import (
+    Capture,
+    CaptureError,
+    CaptureWriter,
+    iter_capture,
+    read_capture,
+)
 from inspector.io.codec import (
     ADDRESS_FIELDS,
     BYTES_FIELDS,
@@ -27,7 +34,6 @@ from inspector.io.codec import (
     encode_message,
 )
 from inspector.io.decode import decode_event, decode_gap, decode_header, decode_message
-from inspector.events.model import KINDS, Event
 
 # --- helpers -------------------------------------------------------------------------
 
