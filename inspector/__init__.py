@@ -24,12 +24,12 @@ _EXPORTS = {
 }
 
 if TYPE_CHECKING:
-    from inspector.io.capture_file import Capture, CaptureError, read_capture
-    from inspector.events.model import Event
-    from inspector.flows.model import Flow, WsMessage
-    from inspector.flows.fold import FlowFolder, fold_events
     from inspector.capture.middleware import InspectorMiddleware
+    from inspector.events.model import Event
     from inspector.events.ring import RingBuffer
+    from inspector.flows.fold import FlowFolder, fold_events
+    from inspector.flows.model import Flow, WsMessage
+    from inspector.io.capture_file import Capture, CaptureError, read_capture
 
 
 def __getattr__(name: str) -> Any:

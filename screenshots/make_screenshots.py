@@ -18,11 +18,11 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from inspector.io.capture_file import CaptureWriter  # noqa: E402
+from inspector.cli.serve import CaptureOptions, CaptureServer  # noqa: E402
 from inspector.demo.app import app as demo_app  # noqa: E402
 from inspector.demo.traffic import generate  # noqa: E402
+from inspector.io.capture_file import CaptureWriter  # noqa: E402
 from inspector.tap.feeds import FileFeed  # noqa: E402
-from inspector.cli.serve import CaptureOptions, CaptureServer  # noqa: E402
 from tui.app import InspectorApp  # noqa: E402
 
 SIZE = (140, 40)

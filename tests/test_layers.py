@@ -12,7 +12,6 @@ import inspector
 from tests import ROOT
 
 
-
 def test_core_imports_no_textual() -> None:
     modules = sorted(m.name for m in pkgutil.walk_packages(inspector.__path__, "inspector."))
     assert "inspector.capture.middleware" in modules and "inspector.proxy.app" in modules

@@ -22,14 +22,14 @@ from pathlib import Path
 from typing import ClassVar, Literal
 
 from textual import on, work
-from textual.app import App, ComposeResult, SystemCommand
+from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import Footer
 
-from inspector.tap.feeds import Feed, SourceStatus
 from inspector.filters.compile import Filter
+from inspector.tap.feeds import Feed, SourceStatus
 from tui.app_actions import LARGEST_FIRST, AppActions
 from tui.columns import Clock
 from tui.flow_store import ARRIVAL, SORT_KEYS, Sort
@@ -49,7 +49,7 @@ ClockMode = Literal["wall", "relative"]
 FREEZE_EVERY = 2000      # flows ingested between two gc.freeze() calls
 
 
-class InspectorApp(AppActions, App[None]):
+class InspectorApp(AppActions):
     """The asgi-inspector dashboard over one feed (this process, taps, or a file)."""
 
     CSS_PATH = "app.tcss"

@@ -1,8 +1,9 @@
 """The dashboard's actions that are not layout: keys and commands, and saving a capture.
 
-A mixin of `tui.app.InspectorApp` (it reads the app's model, views and desk by the names
-the app gives them), so the app module keeps layout, ingest and redraws. No import of the
-app itself: the dependency runs one way.
+`AppActions` is the base class of `tui.app.InspectorApp`: it declares, typed, the state
+and views the app sets up (model, desk, the list, the detail pane...) and acts on them, so
+the app module keeps layout, ingest and redraws. No import of the app itself: the
+dependency runs one way.
 """
 
 from __future__ import annotations
@@ -10,22 +11,55 @@ from __future__ import annotations
 import asyncio
 import gc
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual import work
+from textual.app import App
 
+from tui.event_log import Snapshot, save_steps
 from tui.flow_store import ARRIVAL, Sort
 from tui.screens import HelpScreen, SaveScreen, default_capture_path
-from tui.event_log import Snapshot, save_steps
 from tui.widgets.filter_bar import FilterBar
+
+if TYPE_CHECKING:
+    from inspector.tap.feeds import Feed
+    from tui.model import Changes, Model
+    from tui.replay_actions import ReplayDesk
+    from tui.widgets.flow_detail import FlowDetail
+    from tui.widgets.flow_rows import FlowRows
+    from tui.widgets.flow_table import FlowTable
+    from tui.widgets.timeline import Timeline
 
 SORT_CYCLE = [ARRIVAL, "time", "method", "path", "status", "duration", "ttfb", "request",
               "response", "kind", "source", "finding"]
 LARGEST_FIRST = {"status", "duration", "ttfb", "request", "response", "finding"}
 
 
-class AppActions:
-    """Key and command actions; `self` is the `InspectorApp`."""
+class AppActions(App[None]):
+    """Key and command actions, over the state `InspectorApp` sets up."""
+
+    feed: Feed
+    model: Model
+    desk: ReplayDesk
+    save_dir: Path
+    last_save: Path | None
+    paused: bool
+    filter_text: str
+    gc_freeze: bool
+    waiting_for_process: bool
+
+    if TYPE_CHECKING:      # the app's views and redraws, which it defines
+        @property
+        def rows(self) -> FlowRows: ...
+        @property
+        def table(self) -> FlowTable: ...
+        @property
+        def timeline(self) -> Timeline: ...
+        @property
+        def detail(self) -> FlowDetail: ...
+        def set_sort(self, sort: Sort) -> None: ...
+        def _refresh_header(self) -> None: ...
+        def _show_changes(self, changes: Changes) -> None: ...
 
     # -- actions ----------------------------------------------------------------------------
 

@@ -17,8 +17,7 @@ from rich.text import Text
 
 from inspector.events.model import Event
 from inspector.flows.model import Flow
-from inspector.text import human_size
-from inspector.text import visible, visible_bytes
+from inspector.text import human_size, visible, visible_bytes
 from tui.event_log import EventLog
 from tui.overview_text import ms
 

@@ -17,8 +17,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from inspector.events.model import (Event, decode_record, decode_records, encode_record,
-                                    plain_data)
+from inspector.events.model import Event, decode_record, decode_records, encode_record, plain_data
 
 DEFAULT_BODY_CAP = 1 << 20
 

@@ -25,9 +25,9 @@ from dataclasses import dataclass, field
 
 from inspector.events.model import Event
 from inspector.findings import analyse
-from inspector.tap.feeds import Batch, FeedItem, SourceInfo, SourceStatus
-from inspector.flows.model import OPEN, Flow
 from inspector.flows.fold import FlowFolder
+from inspector.flows.model import OPEN, Flow
+from inspector.tap.feeds import Batch, FeedItem, SourceInfo, SourceStatus
 from tui.event_log import EventLog
 from tui.flow_store import FlowStore
 from tui.stats import Buffer, LiveStats, buffer_of

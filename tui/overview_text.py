@@ -23,8 +23,7 @@ from inspector.flows.model import (
     REFUSED,
     Flow,
 )
-from inspector.text import human_duration, human_size
-from inspector.text import visible
+from inspector.text import human_duration, human_size, visible
 from tui.flow_store import kind_of
 
 ENDINGS = {

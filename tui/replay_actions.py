@@ -16,13 +16,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
-from inspector.replay.edit import edited_exchange, headers_text, is_json, request_target
 from inspector.events.model import Event
-from inspector.io.exports import export_text
-from inspector.tap.feeds import Batch, SourceInfo
 from inspector.flows.model import Flow
+from inspector.io.exports import export_text
+from inspector.replay.edit import edited_exchange, headers_text, is_json, request_target
 from inspector.replay.plan import Comparison, Exchange, compare, exchanges
 from inspector.replay.send import NetworkTarget
+from inspector.tap.feeds import Batch, SourceInfo
 from inspector.text import visible, visible_bytes
 from tui.messages import FeedItems, Notice, OpenScreen, Severity
 from tui.model import Model

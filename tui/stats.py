@@ -13,9 +13,9 @@ from bisect import insort
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from inspector.tap.feeds import SourceStatus
 from inspector.findings.rules import ERROR
 from inspector.flows.model import APP_EXCEPTION, INCOMPLETE, OPEN, Flow
+from inspector.tap.feeds import SourceStatus
 
 SPARK_SECONDS = 60
 

@@ -10,24 +10,31 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from inspector._native import native
-from inspector.events.model import Event
 from inspector.capture.publisher import Publisher
 from inspector.capture.recorder import DEFAULT_BODY_LIMIT, Recorder
-from inspector.events.ring import DEFAULT_CAPACITY, DEFAULT_MAX_BYTES, RingBuffer
+from inspector.events.model import Event
+from inspector.events.ring import DEFAULT_CAPACITY, DEFAULT_MAX_BYTES, Ring, RingBuffer
 from inspector.types import ASGIApp, Receive, Scope, Send
 
 _CAPTURED = frozenset(("http", "websocket", "lifespan"))
 
+class _PyBase:
+    """The middleware's __call__ in Python: where `_hooks` is not built."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self._dispatch(scope, receive, send)  # type: ignore[attr-defined]
+
+
 _hooks = native("_hooks")
-if _hooks is not None:  # its __call__ in C: a captured call goes straight to recorder.call
+if TYPE_CHECKING:  # the type checker sees the C base (`_hooks.pyi`)
+    from inspector.capture._hooks import Middleware as _Base
+elif _hooks is not None:  # its __call__ in C: a captured call goes straight to recorder.call
     _Base = _hooks.Middleware
 else:  # built without a C compiler, or ASGI_INSPECTOR_PURE_PYTHON=1
-    class _Base:  # type: ignore[no-redef]
-        async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-            await self._dispatch(scope, receive, send)  # type: ignore[attr-defined]
+    _Base = _PyBase
 
 # This process's pid, kept current across fork without a system call per connection.
 _pid = [os.getpid()]
@@ -70,10 +77,10 @@ class InspectorMiddleware(_Base):
         # Servers tell ASGI 3 from ASGI 2 by `iscoroutinefunction(app.__call__)`, and the
         # C __call__ is not one. An instance attribute answers that lookup; a call
         # `app(...)` still takes the type's __call__.
-        self.__call__ = self._dispatch
+        self.__call__ = self._dispatch  # type: ignore[method-assign]
 
     @property
-    def ring(self) -> RingBuffer:
+    def ring(self) -> Ring:
         return self.recorder.ring
 
     # __call__ (the base's): a captured http or websocket call, once the publisher runs in
@@ -100,7 +107,7 @@ class InspectorMiddleware(_Base):
     async def _call_in_python(self, scope: Scope, receive: Receive, send: Send) -> None:
         """What `Recorder.call` does, where the C extension is not built."""
         recorder = self.recorder
-        conn = recorder.open(scope)  # type: ignore[arg-type]
+        conn = recorder.open(scope)
         inspected_receive, inspected_send = recorder.python_hooks(conn, receive, send)
         try:
             await self.app(scope, inspected_receive, inspected_send)

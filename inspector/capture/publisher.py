@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any
 from inspector.events.model import decode_records
 
 if TYPE_CHECKING:
-    from inspector.io.capture_file import CaptureWriter
     from inspector.capture.recorder import Recorder
+    from inspector.io.capture_file import CaptureWriter
     from inspector.tap.redis.publish import RedisSink
     from inspector.tap.redis.url import RedisTarget
 

@@ -19,9 +19,18 @@ from itertools import count
 from typing import Any
 
 from inspector._native import native
-from inspector.events.model import (EXIT, MARSHAL_VERSION, RECEIVE, SCOPE, SEND, Event,
-                              decode_records, encode_record, plain_data)
-from inspector.events.ring import RingBuffer
+from inspector.events.model import (
+    EXIT,
+    MARSHAL_VERSION,
+    RECEIVE,
+    SCOPE,
+    SEND,
+    Event,
+    decode_records,
+    encode_record,
+    plain_data,
+)
+from inspector.events.ring import Ring, RingBuffer
 
 _hooks = native("_hooks")   # None: built without a C compiler, or forced off
 _Capture = None if _hooks is None else _hooks.Capture
@@ -52,7 +61,7 @@ _PAYLOAD_KEY = {
 class Recorder:
     """Turns ASGI occurrences into ring-buffer records. One per capture (middleware)."""
 
-    def __init__(self, ring: RingBuffer | None = None, *, body_limit: int = DEFAULT_BODY_LIMIT):
+    def __init__(self, ring: Ring | None = None, *, body_limit: int = DEFAULT_BODY_LIMIT):
         self.started_wall = time.time()
         self.t0 = time.perf_counter()   # what the ring subtracts from the clock
         self._body_limit = body_limit
@@ -61,11 +70,11 @@ class Recorder:
         self.ring = ring if ring is not None else RingBuffer()
 
     @property
-    def ring(self) -> RingBuffer:
+    def ring(self) -> Ring:
         return self._ring
 
     @ring.setter
-    def ring(self, ring: RingBuffer) -> None:
+    def ring(self, ring: Ring) -> None:
         self._ring = ring
         self._append = ring.append     # bound once: these run for every message
         self.record_event = ring.record

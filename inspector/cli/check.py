@@ -23,6 +23,12 @@ from inspector.text import visible
 Hit = tuple[Flow, Finding]
 
 
+class Unreadable(click.ClickException):
+    """The capture cannot be read: exit status 2, apart from a finding's 1."""
+
+    exit_code = 2
+
+
 def selected(pairs: Iterable[tuple[Flow, Iterable[Finding]]], min_severity: str,
              select: Iterable[str] = (), ignore: Iterable[str] = ()) -> list[Hit]:
     """(flow, finding) pairs at or above `min_severity`, whose rule id starts with one of
@@ -100,13 +106,12 @@ def check(capture: str, min_severity: str, select: tuple[str, ...], ignore: tupl
     Exit 1 when a finding at or above --min-severity remains, 0 otherwise, 2 when the
     file cannot be read. The rules: docs/findings.md.
     """
-    from inspector.cli.main import load_events
+    from inspector.cli.captures import load_events
 
     try:
         header, events = load_events(capture)
     except click.ClickException as exc:
-        exc.exit_code = 2
-        raise
+        raise Unreadable(exc.message) from None
     analysed = analyse_events(events)
     hits = selected(((flow, a.findings) for flow, a in analysed), min_severity, select,
                     ignore)

@@ -27,12 +27,12 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from inspector.cli.child_app import ENV as APP_ENV
-from inspector.tap.feeds import Batch, FeedItem, SourceInfo, SourceStatus, TapFeed
-from inspector.flows.fold import FlowFolder
 from inspector.cli.headless import FlowLines
-from inspector.text import visible
 from inspector.cli.supervise import ENV as SUPERVISE_ENV
+from inspector.flows.fold import FlowFolder
+from inspector.tap.feeds import Batch, FeedItem, SourceInfo, SourceStatus, TapFeed
 from inspector.tap.runtime_dir import RUNTIME_DIR_ENV
+from inspector.text import visible
 
 
 @dataclass

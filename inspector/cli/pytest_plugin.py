@@ -18,7 +18,7 @@ The `asgi_capture` fixture gives a test its own flows, events and findings to as
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +48,7 @@ class Session:
     def install(self) -> None:
         if self.undo:
             return
-        targets = []
+        targets: list[type] = []
         try:
             import httpx
             targets.append(httpx.ASGITransport)
@@ -60,12 +60,12 @@ class Session:
         except ImportError:
             pass
         for cls in targets:
-            original = cls.__init__
+            original = getattr(cls, "__init__")
 
             def patched(self_: Any, app: Any, *args: Any, __original: Any = original,
                         **kwargs: Any) -> None:
                 __original(self_, self.wrap(app), *args, **kwargs)
-            cls.__init__ = patched
+            setattr(cls, "__init__", patched)
             self.undo.append((cls, "__init__", original))
 
     def uninstall(self) -> None:
@@ -178,7 +178,8 @@ def safe_name(nodeid: str) -> str:
 
 
 @pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> Iterator[None]:
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]
+                               ) -> Generator[None, Any, None]:
     outcome = yield
     report = outcome.get_result()
     if report.when != "call" or not _SESSION or not _active(item.config):
@@ -189,8 +190,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> 
     captured = _SESSION[0].since(marks)
     if not captured:
         return
-    from inspector.findings import analyse_events
     from inspector.cli.headless import http_line, ws_close_line
+    from inspector.findings import analyse_events
     from inspector.text import visible
 
     lines: list[str] = []

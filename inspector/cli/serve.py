@@ -21,17 +21,17 @@ import stat
 import sys
 import threading
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
+from inspector.capture.middleware import InspectorMiddleware
+from inspector.cli.headless import FlowLines
 from inspector.events.model import SCOPE, Event, decode_records
 from inspector.findings import analyse
-from inspector.flows.model import Flow
 from inspector.flows.fold import FlowFolder
-from inspector.cli.headless import FlowLines
-from inspector.capture.middleware import InspectorMiddleware
+from inspector.flows.model import Flow
 
 
 def _run(coro: Any, config: Any) -> Any:
@@ -250,7 +250,7 @@ class CaptureServer:
     """
 
     def __init__(self, app: Any, host: str, port: int, options: CaptureOptions, *,
-                 name: str = "", companions: Sequence[Callable[[], Awaitable[Any]]] = (),
+                 name: str = "", companions: Sequence[Callable[[], Coroutine[Any, Any, Any]]] = (),
                  log_level: str = "warning", own_process: bool = False,
                  uds: str | None = None, **uvicorn_options: Any):
         import uvicorn

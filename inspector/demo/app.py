@@ -16,8 +16,7 @@ from urllib.parse import parse_qs
 
 from inspector.types import Receive, Send
 
-
-ITEMS = [
+ITEMS: list[dict[str, Any]] = [
     {"id": 1, "name": "Teapot", "price": 18.0, "stock": 4},
     {"id": 2, "name": "Espresso cups (2)", "price": 12.5, "stock": 0},
     {"id": 3, "name": "Pour-over kettle", "price": 42.0, "stock": 7},

@@ -112,9 +112,9 @@ def decode_record(seq: int, record: bytes) -> Event:
         conn, kind, time, message = fields
         if message is None:           # a clean exit is recorded as None: it is most exits
             message = clean_exit_message()
-        return _new_event(Event, (seq, conn, time, kind, message, None))  # type: ignore
+        return _new_event(Event, (seq, conn, time, kind, message, None))
     conn, kind, time, message, truncated = fields
-    return _new_event(Event, (seq, conn, time, kind, message, truncated))  # type: ignore
+    return _new_event(Event, (seq, conn, time, kind, message, truncated))
 
 
 _encoder = native("_encoder")   # None: built without a C compiler, or forced off
@@ -131,7 +131,7 @@ def decode_records(first_seq: int, records: Sequence[bytes]) -> list[Event]:
     return [decode_record(first_seq + i, r) for i, r in enumerate(records)]
 
 
-_PLAIN = (str, bytes, int, float, bool, type(None))
+_PLAIN: tuple[type, ...] = (str, bytes, int, float, bool, type(None))
 
 
 def plain_data(value: Any, depth: int = 0) -> Any:

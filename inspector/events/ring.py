@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 from itertools import islice
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from inspector._native import native
 from inspector.events.model import encode_event
@@ -40,6 +40,30 @@ class Batch:
     @property
     def next_seq(self) -> int:
         return self.first_seq + len(self.records)
+
+
+class Ring(Protocol):
+    """What every ring offers its writer and its readers: `PyRingBuffer` and the C ring
+    alike (`RingBuffer` is whichever this process uses)."""
+
+    @property
+    def capacity(self) -> int: ...
+    @property
+    def max_bytes(self) -> int: ...
+    @property
+    def first_seq(self) -> int: ...
+    @property
+    def next_seq(self) -> int: ...
+    @property
+    def size_bytes(self) -> int: ...
+    @property
+    def dropped(self) -> int: ...
+    def __len__(self) -> int: ...
+    def append(self, record: bytes) -> int: ...
+    def record(self, conn: int, kind: str, t0: float, message: Any, limit: int,
+               skip: tuple[str, ...] | None) -> int | None: ...
+    def since(self, seq: int, limit: int | None = None) -> Batch: ...
+    def clear(self) -> None: ...
 
 
 class PyRingBuffer:
@@ -120,12 +144,18 @@ class PyRingBuffer:
         self._generation += 1
 
 
-_encoder = native("_encoder")
-if _encoder is None:  # built without a C compiler, or ASGI_INSPECTOR_PURE_PYTHON=1
-    RingBuffer: type = PyRingBuffer
+_encoder = native("_encoder")   # None: built without a C compiler, or forced off
+if TYPE_CHECKING:  # the type checker reads the C ring's interface in `_encoder.pyi`
+    from inspector.events._encoder import Ring as _NativeRing
+elif _encoder is not None:
+    _NativeRing = _encoder.Ring
+
+RING: Literal["c", "python"]
+if _encoder is None and not TYPE_CHECKING:
+    RingBuffer = PyRingBuffer
     RING = "python"
 else:
-    class RingBuffer(_encoder.Ring):  # type: ignore[no-redef]
+    class RingBuffer(_NativeRing):
         """Keeps the newest records within `capacity` records and `max_bytes` bytes."""
 
         __slots__ = ()
@@ -139,3 +169,6 @@ else:
             return Batch(*self._since(seq, limit))
 
     RING = "c"
+
+if TYPE_CHECKING:  # both rings offer the interface the rest of the package relies on
+    _RINGS: tuple[type[Ring], ...] = (PyRingBuffer, RingBuffer)

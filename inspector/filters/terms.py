@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 
+from inspector.filters.words import Fault, Predicate, Word
 from inspector.flows.model import (
     APP_EXCEPTION,
     CLIENT_DISCONNECTED,
@@ -17,9 +18,6 @@ from inspector.flows.model import (
     INCOMPLETE,
     Flow,
 )
-from inspector.filters.words import Fault, Predicate, Word
-
-
 
 Test = Callable[[float], bool]
 _NUMBER = re.compile(r"[0-9]+(?:\.[0-9]*)?|\.[0-9]+")

@@ -17,15 +17,16 @@ and the fold itself never pays.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import NamedTuple
+from collections.abc import Callable, Iterable
+from typing import Any, NamedTuple
 
 from inspector.events.model import EXIT, RECEIVE, SCOPE, SEND, Event
 from inspector.findings import http, lifespan, websocket
 from inspector.findings.finding import Collector, Finding
 from inspector.findings.rules import BY_ID, ERROR, INFO, RANK, RULES, WARNING, Rule
 from inspector.findings.shapes import UNKNOWN, check_scope, unknown
-from inspector.findings.timeline import NONE, Metrics, Timeline, check as check_timeline
+from inspector.findings.timeline import NONE, Metrics, Timeline
+from inspector.findings.timeline import check as check_timeline
 from inspector.flows.model import Flow
 
 __all__ = ["BY_ID", "ERROR", "INFO", "RANK", "RULES", "WARNING", "Analysis", "Finding",
@@ -33,7 +34,8 @@ __all__ = ["BY_ID", "ERROR", "INFO", "RANK", "RULES", "WARNING", "Analysis", "Fi
            "worst"]
 
 # scope type -> (checker class, receive handlers, send handlers)
-_PROTOCOLS = {
+_Handlers = dict[str, Callable[..., None]]
+_PROTOCOLS: dict[Any, tuple[type[Timeline], _Handlers, _Handlers]] = {
     "http": (http.HttpChecker, http.RECEIVE, http.SEND),
     "websocket": (websocket.WebSocketChecker, websocket.RECEIVE, websocket.SEND),
     "lifespan": (lifespan.LifespanChecker, lifespan.RECEIVE, lifespan.SEND),
@@ -54,11 +56,13 @@ def run(events: list[Event]) -> Timeline | None:
     """One pass over a flow's events (its scope first): every rule's checks and the
     timeline metrics at once; the checker holds both. None when the first event is not
     the scope of a protocol we check."""
-    if not events or events[0].kind != SCOPE or not isinstance(events[0].message, dict):
+    if not events or events[0].kind != SCOPE:
         return None
     scope = events[0].message
+    if not isinstance(scope, dict):
+        return None
     scope_type = scope.get("type")
-    protocol = _PROTOCOLS.get(scope_type)  # type: ignore[arg-type]
+    protocol = _PROTOCOLS.get(scope_type)
     if protocol is None:
         return None
     cls, on_receive, on_send = protocol
@@ -77,7 +81,7 @@ def run(events: list[Event]) -> Timeline | None:
         msg = event.message
         t = msg.get("type") if type(msg) is dict else None
         if type(t) is not str:
-            t = None                       # a handler table has only str keys
+            t = ""                         # no handler has this key: `unknown` reports it
         if kind == SEND:
             if s.left is not None:
                 s.after += 1

@@ -56,6 +56,10 @@ class Timeline:
         self.exited: float | None = None
         self.disconnected = False
 
+    def finish(self, exit_index: int | None) -> None:
+        """After the flow's last event (`exit_index`: the app's exit event, if it returned):
+        what the protocol's checker concludes; each checker says."""
+
     def client_left(self, event: Event) -> None:
         self.disconnected = True
         if self.done is None and self.left is None:

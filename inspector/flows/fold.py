@@ -31,8 +31,15 @@ from __future__ import annotations
 from typing import Iterable
 
 from inspector.events.model import EXIT, SCOPE, Event
-from inspector.flows.handlers import (DEFAULT_BODY_CAP, REPLAY_KEY, TABLES, Conn, Key,
-                                     exit_event, flow_from_scope)
+from inspector.flows.handlers import (
+    DEFAULT_BODY_CAP,
+    REPLAY_KEY,
+    TABLES,
+    Conn,
+    Key,
+    exit_event,
+    flow_from_scope,
+)
 from inspector.flows.model import Flow
 
 __all__ = ["DEFAULT_BODY_CAP", "REPLAY_KEY", "FlowFolder", "fold_events"]

@@ -22,9 +22,22 @@ from inspector.flows.model import (
     FlowType,
     WsMessage,
 )
-from inspector.flows.state import (DEFAULT_BODY_CAP, REPLAY_HEADER, REPLAY_KEY, Body, Conn,
-                                   Handler, Key, Message, as_addr, as_bytes, as_headers,
-                                   as_int, as_str, settle)
+from inspector.flows.state import (
+    DEFAULT_BODY_CAP,
+    REPLAY_HEADER,
+    REPLAY_KEY,
+    Body,
+    Conn,
+    Handler,
+    Key,
+    Message,
+    as_addr,
+    as_bytes,
+    as_headers,
+    as_int,
+    as_str,
+    settle,
+)
 
 __all__ = ["DEFAULT_BODY_CAP", "REPLAY_HEADER", "REPLAY_KEY", "TABLES", "Body", "Conn", "Key",
            "exit_event", "flow_from_scope"]

@@ -16,10 +16,19 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
 
-from inspector.io.codec import (FORMAT, VERSION, PathArg, _BOM, _event_obj, _line,
-                                     decode_event, decode_gap, decode_header, encode_event,
-                                     encode_gap, encode_header)
 from inspector.events.model import Event
+from inspector.io.codec import (
+    _BOM,
+    FORMAT,
+    VERSION,
+    PathArg,
+    _event_obj,
+    _line,
+    encode_event,
+    encode_gap,
+    encode_header,
+)
+from inspector.io.decode import decode_event, decode_gap, decode_header
 
 __all__ = ["FORMAT", "VERSION", "Capture", "CaptureError", "CaptureWriter", "decode_event",
            "encode_event", "iter_capture", "read_capture"]

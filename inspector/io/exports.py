@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from inspector.io.codec import encode_event, encode_header
 from inspector.events.model import Event
-from inspector.flows.model import Flow
 from inspector.flows.fold import fold_events
+from inspector.flows.model import Flow
+from inspector.io.codec import encode_event, encode_header
 from inspector.io.secrets import mask_headers
 
 Predicate = Callable[[Flow], bool]

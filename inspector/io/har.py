@@ -63,9 +63,9 @@ __all__ = [
 Json = dict[str, Any]
 
 # Characters legal in a URI (RFC 3986 §2: unreserved, reserved, and "%" of an escape).
-_URI_SAFE = "!#$%&'()*+,/:;=?@[]~-._"
+URI_SAFE = "!#$%&'()*+,/:;=?@[]~-._"
 _DECODED_LIMIT = 32 << 20      # a decompressed body larger than this stays encoded
-_WS_HANDSHAKE = frozenset({b"upgrade", b"connection", b"sec-websocket-accept",
+WS_HANDSHAKE = frozenset({b"upgrade", b"connection", b"sec-websocket-accept",
                            b"sec-websocket-protocol", b"sec-websocket-extensions"})
 _ERRORS = {
     OPEN: "still open when exported",
@@ -88,26 +88,26 @@ def request_url(flow: Flow, base_url: str | None = None) -> str:
     scheme and host, for sending the request somewhere else.
     """
     target = flow.raw_path or flow.full_path.encode("utf-8", "surrogateescape")
-    url = quote(target or b"/", safe=_URI_SAFE)
+    url = quote(target or b"/", safe=URI_SAFE)
     if flow.query:
-        url += "?" + quote(flow.query, safe=_URI_SAFE)
+        url += "?" + quote(flow.query, safe=URI_SAFE)
     if base_url is not None:
         return base_url.rstrip("/") + url
-    host = _header(flow.request_headers, b"host")
+    host = header_value(flow.request_headers, b"host")
     if host is None:
         host = f"{flow.server[0]}:{flow.server[1]}".encode() if flow.server else b""
     scheme = flow.scheme or ("ws" if flow.type == "websocket" else "http")
-    return f"{scheme}://{quote(host, safe=_URI_SAFE)}{url}"
+    return f"{scheme}://{quote(host, safe=URI_SAFE)}{url}"
 
 
-def _header(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> bytes | None:
+def header_value(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> bytes | None:
     for key, value in headers:
         if key.lower() == name:
             return value
     return None
 
 
-def _text(data: bytes) -> str:
+def header_text(data: bytes) -> str:
     """Header bytes as text: UTF-8 when they are, else latin-1 (RFC 9110 §5.5 obs-text)."""
     try:
         return data.decode()
@@ -212,7 +212,7 @@ def _timings(flow: Flow) -> dict[str, float]:
 
 
 def _pairs(headers: Headers) -> list[Json]:
-    return [{"name": _text(name), "value": _text(value)} for name, value in headers]
+    return [{"name": header_text(name), "value": header_text(value)} for name, value in headers]
 
 
 def _request(flow: Flow, headers: Headers) -> Json:
@@ -229,7 +229,7 @@ def _request(flow: Flow, headers: Headers) -> Json:
         "bodySize": flow.request_body_size,
     }
     if flow.request_body_size:
-        mime = _text(_header(headers, b"content-type") or b"")
+        mime = header_text(header_value(headers, b"content-type") or b"")
         text, is_b64 = _body_text(flow.request_body)
         post: Json = {"mimeType": mime, "text": text}
         if is_b64:
@@ -265,7 +265,7 @@ def _response(flow: Flow, headers: Headers, started_wall: float) -> Json:
         "cookies": _set_cookies(headers, started_wall + flow.start),
         "headers": _pairs(headers),
         "content": _content(flow, headers),
-        "redirectURL": _text(_header(headers, b"location") or b""),
+        "redirectURL": header_text(header_value(headers, b"location") or b""),
         "headersSize": -1,
         "bodySize": flow.response_body_size,
     }
@@ -285,12 +285,12 @@ def _error(flow: Flow) -> str:
 def _content(flow: Flow, headers: Headers) -> Json:
     body, size = flow.response_body, flow.response_body_size
     content: Json = {"size": size,
-                     "mimeType": _text(_header(headers, b"content-type") or b"")}
+                     "mimeType": header_text(header_value(headers, b"content-type") or b"")}
     if body:
-        coding = _text(_header(headers, b"content-encoding") or b"").strip().lower()
+        coding = header_text(header_value(headers, b"content-encoding") or b"").strip().lower()
         decoded = None
         if coding not in ("", "identity") and not flow.response_body_truncated:
-            decoded = _decode(body, coding)
+            decoded = decode_body(body, coding)
         if decoded is not None:
             content["size"] = len(decoded)
             content["compression"] = len(decoded) - len(body)
@@ -306,7 +306,7 @@ def _content(flow: Flow, headers: Headers) -> Json:
     return content
 
 
-def _decode(body: bytes, coding: str) -> bytes | None:
+def decode_body(body: bytes, coding: str) -> bytes | None:
     """Undo gzip or deflate (RFC 9110 §8.4.1); None for other codings or a bad stream."""
     attempts: tuple[int, ...]
     if coding in ("gzip", "x-gzip"):
@@ -344,7 +344,7 @@ def _cookie_pairs(headers: Headers) -> list[tuple[str, str]]:
     out = []
     for name, value in headers:
         if name.lower() == b"cookie":
-            for pair in _text(value).split(";"):
+            for pair in header_text(value).split(";"):
                 key, sep, val = pair.strip().partition("=")
                 if sep or key:
                     out.append((key.strip(), val.strip()))
@@ -357,7 +357,7 @@ def _set_cookies(headers: Headers, now: float) -> list[Json]:
     for name, value in headers:
         if name.lower() != b"set-cookie":
             continue
-        first, *attributes = _text(value).split(";")
+        first, *attributes = header_text(value).split(";")
         key, _, val = first.partition("=")
         cookie: Json = {"name": key.strip(), "value": val.strip(), "httpOnly": False,
                         "secure": False}

@@ -9,21 +9,32 @@ skipped and counted in the header, never a crash. Export is `inspector.io.har`.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
-import math
 import os
 import re
 import zlib
-from datetime import datetime, timedelta, timezone
-from typing import Any
 from urllib.parse import SplitResult, quote, unquote, urlencode, urlsplit
 
-from inspector.io.codec import FORMAT, VERSION
 from inspector.events.model import EXIT, RECEIVE, SCOPE, SEND, Event, clean_exit_message
-from inspector.io.har import (_URI_SAFE, _WS_HANDSHAKE, HarError, Headers, Json, _decode, _header,
-                           _text)
+from inspector.io.codec import FORMAT, VERSION
+from inspector.io.har import (
+    URI_SAFE,
+    WS_HANDSHAKE,
+    HarError,
+    Headers,
+    Json,
+    decode_body,
+    header_text,
+    header_value,
+)
+from inspector.io.har_values import (
+    as_epoch,
+    as_number,
+    as_object,
+    asgi_headers,
+    asgi_version,
+    decoded_payload,
+)
 
 __all__ = ["har_to_events", "is_har", "load_har"]
 
@@ -70,7 +81,7 @@ def har_to_events(har: Json | str | bytes) -> tuple[Json, list[Event]]:
     if not isinstance(raw, list):
         raise HarError("not a HAR file (log.entries is not a list)")
     entries = [e for e in raw if isinstance(e, dict) and _entry_url(e) is not None]
-    starts = [_epoch(e.get("startedDateTime")) for e in entries]
+    starts = [as_epoch(e.get("startedDateTime")) for e in entries]
     t0 = min((s for s in starts if s is not None), default=0.0)
     rows: list[tuple[float, int, int, str, Json, int | None]] = []
     previous = t0
@@ -81,7 +92,7 @@ def har_to_events(har: Json | str | bytes) -> tuple[Json, list[Event]]:
     rows.sort(key=lambda r: (r[0], r[1], r[2]))
     events = [Event(seq, conn, t, kind, message, cut)
               for seq, (t, conn, _, kind, message, cut) in enumerate(rows)]
-    creator = _obj(log.get("creator"))
+    creator = as_object(log.get("creator"))
     made_by = " ".join(str(creator.get(k) or "") for k in ("name", "version")).strip()
     header = {"format": FORMAT, "version": VERSION, "name": f"HAR ({made_by or 'unknown'})",
               "started": t0, "har": {"creator": made_by, "entries": len(raw),
@@ -106,39 +117,6 @@ def _log(har: Json | str | bytes) -> Json:
     return log
 
 
-def _obj(value: Any) -> Json:
-    """A JSON object, or {} for anything else: a missing or broken part of a HAR."""
-    return value if isinstance(value, dict) else {}
-
-
-def _num(value: Any) -> float | None:
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
-        return float(value)
-    return None
-
-
-_ISO = re.compile(r"(\d{4})-?(\d\d)-?(\d\d)[T ](\d\d):?(\d\d)(?::?(\d\d)(?:[.,](\d+))?)?"
-                  r"\s*(Z|[+-]\d\d(?::?\d\d)?)?$", re.IGNORECASE)
-
-
-def _epoch(value: Any) -> float | None:
-    """An ISO 8601 date-time (any fraction digits, Z or offset, none = UTC) -> epoch."""
-    match = _ISO.match(value.strip()) if isinstance(value, str) else None
-    if match is None:
-        return None
-    year, month, day, hour, minute, second, fraction, zone = match.groups()
-    offset = 0
-    if zone and zone.upper() != "Z":
-        digits = zone[1:].replace(":", "")
-        offset = (int(digits[:2]) * 60 + int(digits[2:4] or 0)) * (-1 if zone[0] == "-" else 1)
-    try:
-        moment = datetime(int(year), int(month), int(day), int(hour), int(minute),
-                          int(second or 0), tzinfo=timezone(timedelta(minutes=offset)))
-    except ValueError:
-        return None
-    return moment.timestamp() + (float("0." + fraction) if fraction else 0.0)
-
-
 def _entry_url(entry: Json) -> SplitResult | None:
     request = entry.get("request")
     url = request.get("url") if isinstance(request, dict) else None
@@ -148,67 +126,19 @@ def _entry_url(entry: Json) -> SplitResult | None:
     return parts if parts.scheme and parts.netloc else None
 
 
-def _asgi_version(text: Any) -> str:
-    """"HTTP/1.1", "http/2.0", "h2", "HTTP/3", "" -> the ASGI http_version."""
-    version = str(text or "").strip().lower().removeprefix("http/")
-    if version in ("2", "2.0", "h2", "h2c"):
-        return "2"
-    if version in ("3", "3.0") or version.startswith("h3"):
-        return "3"
-    return "1.0" if version == "1.0" else "1.1"
-
-
-def _asgi_headers(value: Any) -> Headers:
-    """HAR headers ({name, value} objects, or [name, value] lists as Slack writes) as ASGI
-    headers: names lowercased, HTTP/2 pseudo-headers dropped except `:authority`, which
-    becomes the first header, `host` (ASGI HTTP scope, "headers")."""
-    out: Headers = []
-    authority = None
-    for item in value if isinstance(value, list) else []:
-        if isinstance(item, dict):
-            name, val = item.get("name"), item.get("value")
-        elif isinstance(item, (list, tuple)) and len(item) == 2:
-            name, val = item
-        else:
-            continue
-        if not isinstance(name, str) or not name:
-            continue
-        val = "" if val is None else str(val)
-        if name.startswith(":"):
-            if name.lower() == ":authority":
-                authority = val
-            continue
-        out.append((name.lower().encode("utf-8", "surrogateescape"),
-                    val.encode("utf-8", "surrogateescape")))
-    if authority is not None and _header(out, b"host") is None:
-        out.insert(0, (b"host", authority.encode("utf-8", "surrogateescape")))
-    return out
-
-
-def _decoded_payload(text: Any, encoding: Any) -> bytes:
-    if not isinstance(text, str):
-        return b""
-    if str(encoding or "").lower() == "base64":
-        try:
-            return base64.b64decode(text, validate=False)
-        except (binascii.Error, ValueError):
-            pass
-    return text.encode("utf-8", "surrogateescape")
-
-
 def _request_body(request: Json) -> tuple[bytes, int | None]:
     post = request.get("postData")
     body = b""
     if isinstance(post, dict):
         if isinstance(post.get("text"), str):
-            body = _decoded_payload(post["text"], post.get("_encoding") or post.get("encoding"))
+            body = decoded_payload(post["text"], post.get("_encoding") or post.get("encoding"))
         elif isinstance(post.get("params"), list):
             body = urlencode([(str(p.get("name", "")), str(p.get("value") or ""))
                               for p in post["params"] if isinstance(p, dict)]).encode()
     elif isinstance(request.get("_content"), dict):       # HTTP Toolkit's binary bodies
         content = request["_content"]
-        body = _decoded_payload(content.get("text"), content.get("encoding"))
-    size = _num(request.get("bodySize"))
+        body = decoded_payload(content.get("text"), content.get("encoding"))
+    size = as_number(request.get("bodySize"))
     return body, (int(size) if size is not None and size > len(body) else None)
 
 
@@ -218,14 +148,14 @@ def _response_body(response: Json, headers: Headers) -> tuple[bytes, int | None,
     HAR holds the decoded body: gzip/deflate is redone so the events match the headers;
     a coding we cannot redo (br, zstd) is dropped from the headers with Content-Length.
     """
-    content = _obj(response.get("content"))
-    body = _decoded_payload(content.get("text"), content.get("encoding"))
-    size = _num(content.get("size"))
+    content = as_object(response.get("content"))
+    body = decoded_payload(content.get("text"), content.get("encoding"))
+    size = as_number(content.get("size"))
     cut = int(size) if size is not None and size > len(body) else None
-    coding = _text(_header(headers, b"content-encoding") or b"").strip().lower()
+    coding = header_text(header_value(headers, b"content-encoding") or b"").strip().lower()
     if not body or coding in ("", "identity") or content.get("_contentEncoding"):
         return body, cut, headers
-    if _decode(body, coding) is not None:
+    if decode_body(body, coding) is not None:
         return body, cut, headers               # a writer that kept the encoded bytes
     if cut is None and coding in ("gzip", "x-gzip", "deflate"):
         if coding == "deflate":
@@ -243,16 +173,16 @@ def _entry_events(entry: Json, start: float, t0: float
                   ) -> list[tuple[float, str, Json, int | None]]:
     """One entry's events as (time, kind, message, truncated), in order."""
     request = entry["request"]
-    response = _obj(entry.get("response"))
+    response = as_object(entry.get("response"))
     parts = _entry_url(entry)
     assert parts is not None                # har_to_events kept only entries with a URL
     websocket = (entry.get("_resourceType") == "websocket" or "_webSocketMessages" in entry
                  or parts.scheme.lower() in ("ws", "wss"))
     secure = parts.scheme.lower() in ("https", "wss")
-    headers = _asgi_headers(request.get("headers"))
-    if _header(headers, b"host") is None:   # HTTP/1.1 requires Host (RFC 9112 §3.2)
+    headers = asgi_headers(request.get("headers"))
+    if header_value(headers, b"host") is None:   # HTTP/1.1 requires Host (RFC 9112 §3.2)
         headers.insert(0, (b"host", parts.netloc.encode("utf-8", "surrogateescape")))
-    raw_path = quote(parts.path or "/", safe=_URI_SAFE).encode("ascii")
+    raw_path = quote(parts.path or "/", safe=URI_SAFE).encode("ascii")
     try:
         port = parts.port
     except ValueError:
@@ -260,11 +190,11 @@ def _entry_events(entry: Json, start: float, t0: float
     scope: Json = {
         "type": "websocket" if websocket else "http",
         "asgi": {"version": "3.0", "spec_version": "2.3"},
-        "http_version": _asgi_version(request.get("httpVersion")),
+        "http_version": asgi_version(request.get("httpVersion")),
         "scheme": ("wss" if secure else "ws") if websocket else ("https" if secure else "http"),
         "path": unquote(raw_path.decode("ascii")),
         "raw_path": raw_path,
-        "query_string": quote(parts.query, safe=_URI_SAFE).encode("ascii"),
+        "query_string": quote(parts.query, safe=URI_SAFE).encode("ascii"),
         "root_path": "",
         "headers": headers,
         "client": None,
@@ -272,9 +202,9 @@ def _entry_events(entry: Json, start: float, t0: float
     }
     if not websocket:
         scope["method"] = str(request.get("method") or "GET")
-    status = _num(response.get("status"))
+    status = as_number(response.get("status"))
     status_code = int(status) if status is not None and status > 0 else 0
-    resp_headers = _asgi_headers(response.get("headers"))
+    resp_headers = asgi_headers(response.get("headers"))
     t_scope, t_sent, t_resp, t_end = _phases(entry, start)
     events: list[tuple[float, str, Json, int | None]] = [(t_scope, SCOPE, scope, None)]
     if websocket:
@@ -285,7 +215,7 @@ def _entry_events(entry: Json, start: float, t0: float
                                          "more_body": False}, cut))
         if status_code:
             rbody, rcut, resp_headers = _response_body(response, resp_headers)
-            trailers = _asgi_headers(response.get("_trailers"))
+            trailers = asgi_headers(response.get("_trailers"))
             start_msg: Json = {"type": "http.response.start", "status": status_code,
                                "headers": resp_headers}
             if trailers:
@@ -318,13 +248,13 @@ def _phases(entry: Json, start: float) -> tuple[float, float, float, float]:
     1.2 says it is; Safari adds it again). Without send/wait/receive, the entry's `time`
     is all waiting.
     """
-    timings = _obj(entry.get("timings"))
+    timings = as_object(entry.get("timings"))
 
     def phase(key: str) -> float | None:
-        value = _num(timings.get(key))
+        value = as_number(timings.get(key))
         return value / 1000 if value is not None and value >= 0 else None
 
-    total = _num(entry.get("time"))
+    total = as_number(entry.get("time"))
     total = total / 1000 if total is not None and total >= 0 else None
     before = sum(phase(k) or 0.0 for k in ("blocked", "dns", "connect"))
     send, wait, receive = phase("send"), phase("wait"), phase("receive")
@@ -343,7 +273,7 @@ def _ws_events(events: list[tuple[float, str, Json, int | None]], entry: Json, s
                t0: float) -> None:
     """A WebSocket entry: connect, then accept and messages, or the refusal."""
     t = events[0][0]
-    protocols = _text(_header(scope["headers"], b"sec-websocket-protocol") or b"")
+    protocols = header_text(header_value(scope["headers"], b"sec-websocket-protocol") or b"")
     scope["subprotocols"] = [p.strip() for p in protocols.split(",") if p.strip()]
     events.append((t, RECEIVE, {"type": "websocket.connect"}, None))
     if status == 0:
@@ -359,22 +289,22 @@ def _ws_events(events: list[tuple[float, str, Json, int | None]], entry: Json, s
         else:                                      # closed before accept: the server's 403
             events.append((t_resp, SEND, {"type": "websocket.close", "code": 1000}, None))
         return
-    subprotocol = _header(resp_headers, b"sec-websocket-protocol")
+    subprotocol = header_value(resp_headers, b"sec-websocket-protocol")
     events.append((t_resp, SEND, {
         "type": "websocket.accept",
         "subprotocol": subprotocol.decode("utf-8", "surrogateescape") if subprotocol else None,
-        "headers": [(n, v) for n, v in resp_headers if n not in _WS_HANDSHAKE]}, None))
+        "headers": [(n, v) for n, v in resp_headers if n not in WS_HANDSHAKE]}, None))
     t = t_resp
     messages = entry.get("_webSocketMessages")
     for m in messages if isinstance(messages, list) else []:
         if not isinstance(m, dict) or m.get("opcode") not in (1, 2):
             continue                                # control frames carry no message
-        when = _num(m.get("time"))
+        when = as_number(m.get("time"))
         t = max(t, when - t0) if when is not None else t
         data = m["data"] if isinstance(m.get("data"), str) else ""
         payload: Json = ({"text": data, "bytes": None} if m["opcode"] == 1 else
-                         {"text": None, "bytes": _decoded_payload(data, "base64")})
-        size = _num(m.get("_originalSize"))
+                         {"text": None, "bytes": decoded_payload(data, "base64")})
+        size = as_number(m.get("_originalSize"))
         held = len(data.encode("utf-8", "surrogatepass")) if m["opcode"] == 1 else \
             len(payload["bytes"])
         if m.get("type") == "send":      # the client sent it: the app received it
@@ -383,10 +313,10 @@ def _ws_events(events: list[tuple[float, str, Json, int | None]], entry: Json, s
             message, kind = {"type": "websocket.send", **payload}, SEND
         events.append((t, kind, message, int(size) if size is not None and size > held
                        else None))
-    close = _obj(entry.get("_webSocketClose"))
-    when = _num(close.get("time"))
+    close = as_object(entry.get("_webSocketClose"))
+    when = as_number(close.get("time"))
     t = max(t, when - t0) if when is not None else t
-    code = _num(close.get("code"))
+    code = as_number(close.get("code"))
     code_value = int(code) if code is not None else 1000
     reason = str(close.get("reason") or "")
     if close.get("by") == "client":

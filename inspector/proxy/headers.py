@@ -10,8 +10,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any, NamedTuple
 
-from .upstream import Upstream
 from inspector.types import Headers
+
+from .upstream import Upstream
 
 __all__ = ["HOP_BY_HOP", "Headers", "connection_tokens", "strip_hop_by_hop",
            "proxy_request_headers", "header_value", "ClientFields", "client_fields"]

@@ -25,9 +25,8 @@ import sys
 from collections.abc import Awaitable
 from typing import Any, TypeVar
 
-from inspector.types import Receive, Scope, Send
-
 from inspector.events.model import NOTES_KEY
+from inspector.types import Receive, Scope, Send
 
 from .dates import http_date
 from .errors import BAD_GATEWAY, GATEWAY_TIMEOUT, ProxyError, UpstreamFailure

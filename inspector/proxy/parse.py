@@ -366,7 +366,8 @@ class H11Parser:
                 return events
             elif isinstance(event, h11.ConnectionClosed):
                 raise IncompleteResponse("the connection closed before the response")
-            elif self._continue and event.status_code == 100:
+            elif (self._continue and isinstance(event, h11.InformationalResponse)
+                  and event.status_code == 100):
                 self._continue = False
                 events.append(Continue())
             # Any other InformationalResponse: skipped.

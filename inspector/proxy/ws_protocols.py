@@ -29,13 +29,18 @@ from __future__ import annotations
 
 import os
 import struct
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from websockets.client import ClientProtocol
 from websockets.frames import Frame, Opcode
 from websockets.protocol import CONNECTING, OPEN, SERVER
 from websockets.server import ServerProtocol
 from websockets.speedups import apply_mask
+
+if TYPE_CHECKING:  # what FastFrames is mixed into: the type checker sees its attributes
+    from websockets.protocol import Protocol as _Mixin
+else:
+    _Mixin = object
 
 __all__ = ["ClientFacingProtocol", "FastFrames", "MASKS", "MaskKeys", "UpstreamProtocol",
            "masked_frame", "frame_end"]
@@ -90,7 +95,7 @@ def masked_frame(frame: Frame, key: bytes) -> bytes:
     return _masked(head1, frame.data, key)
 
 
-def frame_end(data: bytes, at: int) -> tuple[int, int] | None:
+def frame_end(data: bytes | bytearray, at: int) -> tuple[int, int] | None:
     """(payload start, frame end) of the frame whose header begins at `at`, or None if
     `data` does not hold all of it yet."""
     n = len(data)
@@ -114,7 +119,7 @@ def frame_end(data: bytes, at: int) -> tuple[int, int] | None:
     return (start, end) if end <= n else None
 
 
-class FastFrames:
+class FastFrames(_Mixin):
     """The fast paths, mixed into one of websockets' sans-I/O protocols (either side)."""
 
     # Class-level defaults: ClientFacingProtocol takes over a protocol uvicorn made, whose
@@ -127,7 +132,7 @@ class FastFrames:
 
     def send_frame(self, frame: Frame) -> None:
         if self.side is SERVER or self.extensions:
-            super().send_frame(frame)  # type: ignore[misc]
+            super().send_frame(frame)
             return
         if self.debug:
             self.logger.debug("> %s", frame)
@@ -152,13 +157,13 @@ class FastFrames:
         if self._whole(fin):
             self.writes.append(self._message(0x81, data))
         else:
-            super().send_text(data, fin)  # type: ignore[misc]
+            super().send_text(data, fin)
 
     def send_binary(self, data: Any, fin: bool = True) -> None:
         if self._whole(fin):
             self.writes.append(self._message(0x82, data))
         else:
-            super().send_binary(data, fin)  # type: ignore[misc]
+            super().send_binary(data, fin)
 
     # -- receiving
 
@@ -185,7 +190,7 @@ class FastFrames:
             # A refusal's body, early bytes, closing: websockets' rules, and from here on
             # its parser may be inside a frame.
             self._fast = False
-            super().receive_data(held)  # type: ignore[misc]
+            super().receive_data(held)
 
     def _keep(self, held: bytes | bytearray) -> None:
         if held:
@@ -194,20 +199,20 @@ class FastFrames:
     def receive_eof(self) -> None:
         held, self._held = self._held, b""
         if held:
-            super().receive_data(held)  # type: ignore[misc]  # so websockets sees it cut off
-        super().receive_eof()  # type: ignore[misc]
+            super().receive_data(held)  # so websockets sees it cut off
+        super().receive_eof()
 
-    def _receive_head(self, data: bytes) -> bytes:
+    def _receive_head(self, data: bytes | bytearray) -> bytes | bytearray:
         """Give websockets the handshake head up to its blank line; the rest back."""
         end = data.find(b"\r\n\r\n")
         if end < 0:
             if len(data) <= _MAX_HEAD:
                 return data                 # wait for the rest of the head
             self._head_done = True          # websockets refuses it with its own error
-            super().receive_data(data)  # type: ignore[misc]
+            super().receive_data(data)
             return b""
         self._head_done = True
-        super().receive_data(data[:end + 4])  # type: ignore[misc]
+        super().receive_data(data[:end + 4])
         return data[end + 4:]
 
     def _receive_frames(self, data: bytes | bytearray) -> int:
@@ -221,7 +226,7 @@ class FastFrames:
                                         or data[at] & 0x0F not in _OPCODES):
                 # websockets fails these on their first two bytes: let it, now.
                 self._fast = False
-                super().receive_data(data[at:])  # type: ignore[misc]
+                super().receive_data(data[at:])
                 return len(data)
             bounds = frame_end(data, at)
             if bounds is None:
@@ -234,7 +239,7 @@ class FastFrames:
                     payload = apply_mask(payload, data[start - 4:start])
                 events.append(Frame(opcode, payload))
             else:
-                super().receive_data(data[at:end])  # type: ignore[misc]
+                super().receive_data(data[at:end])
                 if self._state is not OPEN:
                     return end              # a close or a failure: websockets' from here
             at = end

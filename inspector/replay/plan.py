@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from inspector.events.model import Event
-from inspector.flows.model import COMPLETE, Flow
 from inspector.flows.fold import REPLAY_KEY
+from inspector.flows.model import COMPLETE, Flow
 
 # Response headers that differ between two answers to the same request by nature.
 VOLATILE_HEADERS = frozenset({"date", "server", "age", "expires", "last-modified", "etag",

@@ -22,12 +22,12 @@ import h11
 import wsproto
 import wsproto.events as ws
 
-from inspector.events.model import Event
-from inspector.flows.model import Flow
-from inspector.flows.handlers import REPLAY_HEADER
-from inspector.flows.fold import fold_events
 from inspector.capture.middleware import InspectorMiddleware
 from inspector.capture.recorder import Recorder
+from inspector.events.model import Event
+from inspector.flows.fold import fold_events
+from inspector.flows.handlers import REPLAY_HEADER
+from inspector.flows.model import Flow
 from inspector.replay.plan import Exchange
 
 REPLAY_ID = "asgi_inspector.replay_id"

@@ -14,8 +14,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
-from inspector.tap.protocol import (Bye, Events, FrameDecoder, Hello, Missed, RemoteProtocolError,
-                                    Start, StartFrom, Stats, encode_start)
+from inspector.tap.protocol import (
+    Bye,
+    Events,
+    FrameDecoder,
+    Hello,
+    Missed,
+    RemoteProtocolError,
+    Start,
+    StartFrom,
+    Stats,
+    encode_start,
+)
 
 __all__ = ["Closed", "TapClient", "TapItem", "read_tap", "Hello", "Events", "Missed", "Stats"]
 

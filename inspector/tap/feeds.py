@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from inspector.events.model import Event, decode_records
 
 if TYPE_CHECKING:
-    from inspector.events.ring import RingBuffer
+    from inspector.events.ring import Ring
 
 __all__ = ["Batch", "Feed", "FeedItem", "FileFeed", "LocalFeed", "SourceInfo", "SourceStatus",
            "TapFeed", "tap_source_name"]
@@ -105,7 +105,7 @@ class Capturing(Protocol):
     """What `LocalFeed` reads of an InspectorMiddleware: its ring and its recorder."""
 
     @property
-    def ring(self) -> RingBuffer: ...
+    def ring(self) -> Ring: ...
 
     @property
     def recorder(self) -> Any: ...
@@ -118,13 +118,13 @@ class LocalFeed:
     thread; `RingBuffer.since` is safe for that.
     """
 
-    def __init__(self, source: Capturing | RingBuffer,
+    def __init__(self, source: Capturing | Ring,
                  started_wall: float | None = None, *, name: str = "",
                  interval: float = 0.05, batch: int = 1024) -> None:
         ring = getattr(source, "ring", None)
         self._publisher = getattr(source, "publisher", None)
         if ring is not None:          # a middleware
-            self.ring: RingBuffer = ring
+            self.ring: Ring = ring
             started = source.recorder.started_wall  # type: ignore[union-attr]
         else:
             self.ring = source  # type: ignore[assignment]

@@ -5,7 +5,8 @@ the app's ring buffer still holds, then everything live, without the app re-enco
 single event. Records cross the socket exactly as the ring stores them (marshal tuples, see
 `inspector.events.model`), length-prefixed and concatenated: publishing never re-encodes.
 
-Like h11, nothing here owns a socket, a clock or a loop: `FrameDecoder.feed` takes bytes
+The frames themselves, the limits and the errors are `inspector.tap.frames`. Like h11,
+nothing here owns a socket, a clock or a loop: `FrameDecoder.feed` takes bytes
 and returns frames, the `encode_*` functions return bytes, and every error says whether we
 (`LocalProtocolError`) or the peer (`RemoteProtocolError`) broke the protocol.
 
@@ -23,11 +24,33 @@ import json
 import marshal
 import struct
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from enum import IntEnum
-from typing import Any, ClassVar, Literal
+from typing import Any, Literal
 
 from inspector.events.model import EXIT, KINDS, Event, clean_exit_message
+from inspector.tap.frames import (
+    MAX_FRAME_SIZE,
+    MAX_START_FRAME_SIZE,
+    Bye,
+    Events,
+    Frame,
+    FrameType,
+    Hello,
+    LocalProtocolError,
+    Missed,
+    RemoteProtocolError,
+    Start,
+    StartFrom,
+    Stats,
+    TapProtocolError,
+)
+
+__all__ = [
+    "PROTOCOL", "VERSION", "HEADER", "MAX_FRAME_SIZE", "MAX_START_FRAME_SIZE", "Role",
+    "StartFrom", "FrameType", "TapProtocolError", "LocalProtocolError", "RemoteProtocolError",
+    "Hello", "Events", "Missed", "Stats", "Bye", "Start", "Frame", "encode_hello",
+    "encode_events", "encode_missed", "encode_stats", "encode_bye", "encode_start",
+    "decode_record", "FrameDecoder",
+]
 
 PROTOCOL = "asgi-inspector-tap"
 VERSION = 1
@@ -37,112 +60,7 @@ _COUNT = struct.Struct(">Q")
 _BATCH = struct.Struct(">QI")     # EVENTS: first_seq, record count
 _LENGTH = struct.Struct(">I")     # EVENTS: before each record
 
-# Largest payload a reader accepts from a publisher. Publishers cut batches far below it
-# (see inspector.tap.server); only a single huge record comes near, and one that does not fit is
-# reported as missed instead.
-MAX_FRAME_SIZE = 16 * 1024 * 1024
-# Largest payload a publisher accepts from a reader: readers only ever send one START.
-MAX_START_FRAME_SIZE = 64 * 1024
-
 Role = Literal["client", "server"]
-StartFrom = Literal["backlog", "live"] | int
-
-
-class FrameType(IntEnum):
-    """The byte after the length. Server to client below 0x10, client to server above."""
-
-    HELLO = 0x01    # JSON object: who is publishing, ring bounds, first_seq/next_seq
-    EVENTS = 0x02   # >QI first_seq, count; then count x (>I length, record as the ring holds it)
-    MISSED = 0x03   # >Q count of seqs the reader skipped (fell behind, or the ring wrapped)
-    STATS = 0x04    # JSON object: ring size, bytes, dropped, events total; about once a second
-    BYE = 0x05      # JSON {"reason": str}: the publisher is closing this stream on purpose
-    START = 0x10    # JSON {"protocol", "version", "from": "backlog" | "live" | seq}
-
-
-class TapProtocolError(Exception):
-    """The tap stream broke the protocol; `blame` says which side did."""
-
-    blame: ClassVar[str] = "someone"
-
-    def __init__(self, detail: str) -> None:
-        self.detail = detail
-        super().__init__(f"{self.blame} broke the tap protocol: {detail}")
-
-
-class LocalProtocolError(TapProtocolError):
-    """We were about to send something the protocol does not allow (a bug on our side)."""
-
-    blame = "we"
-
-
-class RemoteProtocolError(TapProtocolError):
-    """The peer sent something the protocol does not allow (garbage, or not a tap at all)."""
-
-    blame = "the peer"
-
-
-# -- frames: small frozen facts, one class per frame type --------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Hello:
-    """First frame from a publisher: pid, argv, app, capture start, ring bounds and seqs."""
-
-    info: dict[str, Any]
-
-    @property
-    def first_seq(self) -> int:
-        return int(self.info["first_seq"])
-
-    @property
-    def next_seq(self) -> int:
-        return int(self.info["next_seq"])
-
-
-@dataclass(frozen=True, slots=True)
-class Events:
-    """A batch of consecutive events, already decoded and validated."""
-
-    events: list[Event]
-
-    @property
-    def first_seq(self) -> int:
-        return self.events[0].seq
-
-    @property
-    def next_seq(self) -> int:
-        return self.events[-1].seq + 1
-
-
-@dataclass(frozen=True, slots=True)
-class Missed:
-    """`count` seqs the reader will never see: the next EVENTS starts that much later."""
-
-    count: int
-
-
-@dataclass(frozen=True, slots=True)
-class Stats:
-    """Ring occupancy and counters, so a reader can show them without asking."""
-
-    info: dict[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
-class Bye:
-    """The publisher ends the stream on purpose (shutting down, or our protocol error)."""
-
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class Start:
-    """A reader's only frame: where to begin ("backlog", "live", or a seq to resume at)."""
-
-    start_from: StartFrom
-
-
-Frame = Hello | Events | Missed | Stats | Bye | Start
 
 
 # -- encoding ----------------------------------------------------------------------------

@@ -8,8 +8,8 @@ every publisher of this user with `discover_taps` and nobody else can read the t
 The app's event loop never waits on a reader: the app only appends to the ring; a
 `TapServer` runs on another loop (the publisher thread), polls the ring and writes to each
 reader only while that reader's write buffer is under `high_water`. A reader that stops
-reading is left behind, and when it drains it is told how many events it missed.
-The wire format is `inspector.tap.protocol`.
+reading is left behind, and when it drains it is told how many events it missed (each
+reader's pacing: `inspector.tap.subscription`). The wire format is `inspector.tap.protocol`.
 """
 
 from __future__ import annotations
@@ -25,18 +25,31 @@ import stat
 import sys
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from inspector.events.ring import RingBuffer
-from inspector.tap.runtime_dir import (RUNTIME_DIR_ENV, RuntimeDirError, discover_taps,
-                               listening,
-                               ensure_private_dir, parse_tap_name, runtime_dir)
+from inspector.events.ring import Ring
+from inspector.tap.client import Closed, TapClient, TapItem, read_tap
 from inspector.tap.protocol import (
-    MAX_FRAME_SIZE, Events, FrameDecoder, Hello, LocalProtocolError, Missed,
-    RemoteProtocolError, Start, StartFrom, Stats, TapProtocolError, encode_bye, encode_events,
-    encode_hello, encode_missed, encode_stats)
+    Events,
+    Hello,
+    LocalProtocolError,
+    Missed,
+    RemoteProtocolError,
+    Stats,
+    TapProtocolError,
+    encode_stats,
+)
+from inspector.tap.runtime_dir import (
+    RUNTIME_DIR_ENV,
+    RuntimeDirError,
+    discover_taps,
+    ensure_private_dir,
+    listening,
+    parse_tap_name,
+    runtime_dir,
+)
+from inspector.tap.subscription import ReaderState, Subscription
 
 __all__ = [
     "RUNTIME_DIR_ENV", "RuntimeDirError", "runtime_dir", "ensure_private_dir", "hello_info",
@@ -50,9 +63,6 @@ log = logging.getLogger("asgi_inspector")
 DEFAULT_HIGH_WATER = 4 * 1024 * 1024
 DEFAULT_BATCH_RECORDS = 4096
 DEFAULT_BATCH_BYTES = 1024 * 1024
-# What one reader may be sent in one go before the others get their turn.
-PUMP_BUDGET = 8 * 1024 * 1024
-_MAX_RECORD = MAX_FRAME_SIZE - 64
 _SUN_PATH_MAX = 107  # sockaddr_un.sun_path is 108 bytes on Linux, 104 on BSD/macOS
 
 
@@ -97,142 +107,6 @@ def _listen(path: Path) -> socket.socket:
     return sock
 
 
-@dataclass(frozen=True, slots=True)
-class ReaderState:
-    """A snapshot of one reader: next seq to send, whether it is stalled, what it missed."""
-
-    cursor: int | None
-    paused: bool
-    missed: int
-    max_buffered: int
-
-
-class _Reader(asyncio.Protocol):
-    """One connected reader: its cursor in the ring and its write-buffer state."""
-
-    def __init__(self, server: TapServer) -> None:
-        self.server = server
-        self.transport: asyncio.WriteTransport | None = None
-        self.decoder = FrameDecoder("server")
-        self.cursor: int | None = None      # next seq to send; None until it starts
-        self.start_deadline = 0.0
-        self.paused = False                 # write buffer above high water: send nothing
-        self.gone = False                   # no longer served (closed, lost, or cut off)
-        self.lost = False                   # the transport is really gone
-        self.missed = 0                     # seqs reported missed so far
-        self.max_buffered = 0               # high-water mark actually reached, for tests
-
-    # asyncio.Protocol callbacks
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.WriteTransport)
-        self.transport = transport
-        transport.set_write_buffer_limits(high=self.server.high_water)
-        self.server._readers.add(self)
-        self.server._reader_arrived.set()
-        self.start_deadline = asyncio.get_running_loop().time() + self.server.start_timeout
-        try:
-            hello = encode_hello(self.server.hello_frame_info())
-        except Exception:   # a bad `hello` from our caller: refuse readers, loudly
-            log.exception("asgi-inspector: cannot say HELLO to a tap reader")
-            self.gone = True
-            self.server._readers.discard(self)
-            transport.abort()
-            return
-        self.write(hello)
-
-    def data_received(self, data: bytes) -> None:
-        try:
-            frames = self.decoder.feed(data)
-        except RemoteProtocolError as exc:
-            self.bye(str(exc))
-            return
-        for frame in frames:
-            if isinstance(frame, Start):
-                self.start(frame.start_from)
-
-    def eof_received(self) -> bool:
-        return False  # closing its side ends the subscription
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.gone = self.lost = True
-        self.server._readers.discard(self)
-
-    def pause_writing(self) -> None:
-        self.paused = True
-
-    def resume_writing(self) -> None:
-        self.paused = False
-        asyncio.get_running_loop().call_soon(self.pump)
-
-    # publishing
-
-    def write(self, data: bytes) -> None:
-        transport = self.transport
-        if self.gone or transport is None or transport.is_closing():
-            return
-        transport.write(data)
-        self.max_buffered = max(self.max_buffered, transport.get_write_buffer_size())
-
-    def start(self, start_from: StartFrom) -> None:
-        if self.cursor is not None:
-            return
-        ring = self.server.ring
-        if start_from == "backlog":
-            self.cursor = ring.first_seq
-        elif start_from == "live" or not isinstance(start_from, int):
-            self.cursor = ring.next_seq
-        else:  # resume at a seq; one from the future (another process?) means live
-            self.cursor = min(start_from, ring.next_seq)
-        asyncio.get_running_loop().call_soon(self.pump)
-
-    def pump(self) -> bool:
-        """Send what this reader has not seen, until its buffer fills; True if more waits."""
-        if self.gone or self.paused or self.cursor is None:
-            return False
-        server, ring = self.server, self.server.ring
-        sent = 0
-        pending_missed = 0
-        while not self.paused and not self.gone and sent < PUMP_BUDGET:
-            batch = ring.since(self.cursor, limit=server.max_batch_records)
-            pending_missed += batch.missed
-            seq, records = batch.first_seq, batch.records
-            if records and len(records[0]) > _MAX_RECORD:
-                pending_missed += 1          # fits in no frame: reported as missed
-                self.cursor = seq + 1
-                continue
-            if pending_missed:
-                self.write(encode_missed(pending_missed))
-                self.missed += pending_missed
-                pending_missed = 0
-            if not records:
-                self.cursor = seq
-                return False
-            count, size = 0, 0
-            for record in records:
-                size += len(record) + 4
-                if count and (size > server.max_batch_bytes or len(record) > _MAX_RECORD):
-                    break
-                count += 1
-            frame = encode_events(seq, records[:count] if count < len(records) else records)
-            self.write(frame)
-            self.cursor = seq + count
-            sent += len(frame)
-        return not self.paused and not self.gone and self.cursor < ring.next_seq
-
-    def bye(self, reason: str) -> None:
-        """Say why we close (if the reader can still take it) and close."""
-        if self.transport is None or self.gone:
-            return
-        if not self.paused:
-            self.write(encode_bye(reason))
-            self.transport.close()
-        else:
-            self.transport.abort()   # it is not reading: it would never get the BYE
-        self.gone = True
-        self.server._readers.discard(self)
-
-
 HelloSource = Mapping[str, Any] | Callable[[], Mapping[str, Any]] | None
 
 
@@ -246,7 +120,7 @@ class TapServer:
     `start()` binds and starts polling; `close()` says BYE and removes the socket.
     """
 
-    def __init__(self, ring: RingBuffer, path: Path | None = None, hello: HelloSource = None,
+    def __init__(self, ring: Ring, path: Path | None = None, hello: HelloSource = None,
                  *, directory: Path | None = None,
                  poll_interval: float = 0.02, stats_interval: float = 1.0,
                  high_water: int = DEFAULT_HIGH_WATER, start_timeout: float = 0.25,
@@ -265,7 +139,7 @@ class TapServer:
         self.max_batch_records = max_batch_records
         self.max_batch_bytes = max_batch_bytes
         self.close_timeout = close_timeout
-        self._readers: set[_Reader] = set()
+        self._readers: set[Subscription] = set()
         # With nobody attached the pump sleeps on this instead of polling: a process
         # nobody watches pays nothing for its tap.
         self._reader_arrived = asyncio.Event()
@@ -280,6 +154,15 @@ class TapServer:
         if self._path is None:
             raise RuntimeError("the socket path is chosen by start()")
         return self._path
+
+    def joined(self, reader: Subscription) -> None:
+        """A reader connected: serve it (and wake the pump if it slept)."""
+        self._readers.add(reader)
+        self._reader_arrived.set()
+
+    def left(self, reader: Subscription) -> None:
+        """A reader is gone or cut off: serve it no more."""
+        self._readers.discard(reader)
 
     @property
     def readers(self) -> int:
@@ -316,7 +199,7 @@ class TapServer:
         self._inode = (st.st_dev, st.st_ino)
         loop = asyncio.get_running_loop()
         try:
-            self._server = await loop.create_unix_server(lambda: _Reader(self), sock=sock)
+            self._server = await loop.create_unix_server(lambda: Subscription(self), sock=sock)
         except BaseException:
             sock.close()
             self._unlink()
@@ -419,7 +302,7 @@ class TapServer:
                 self._path.unlink()
 
 
-async def serve_tap(ring: RingBuffer, path: Path | None, hello: HelloSource,
+async def serve_tap(ring: Ring, path: Path | None, hello: HelloSource,
                     stop: asyncio.Event, poll_interval: float = 0.02, *,
                     high_water: int = DEFAULT_HIGH_WATER,
                     stats_interval: float = 1.0) -> None:
@@ -427,7 +310,3 @@ async def serve_tap(ring: RingBuffer, path: Path | None, hello: HelloSource,
     server = TapServer(ring, path, hello, poll_interval=poll_interval,
                        high_water=high_water, stats_interval=stats_interval)
     await server.serve(stop)
-
-
-# The reading side lives in its own module; these names stay importable from here.
-from inspector.tap.client import Closed, TapClient, TapItem, read_tap  # noqa: E402

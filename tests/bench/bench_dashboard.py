@@ -29,10 +29,10 @@ from typing import Any
 
 from textual import events
 
-from inspector.io.capture_file import CaptureWriter
 from inspector.events.model import Event, encode_record
-from inspector.tap.feeds import FileFeed, LocalFeed, TapFeed
 from inspector.events.ring import RingBuffer
+from inspector.io.capture_file import CaptureWriter
+from inspector.tap.feeds import FileFeed, LocalFeed, TapFeed
 from tui.app import InspectorApp
 from tui.widgets.flow_rows import FlowRows
 
@@ -124,7 +124,10 @@ class Probe:
         lat = sorted(self.latencies)
         if not lat:
             return "no key presses measured"
-        p = lambda f: lat[min(len(lat) - 1, int(f * len(lat)))] * 1000
+
+        def p(f: float) -> float:
+            return lat[min(len(lat) - 1, int(f * len(lat)))] * 1000
+
         return (f"key press -> repaint: p50 {p(0.5):.1f} ms, p95 {p(0.95):.1f} ms, "
                 f"max {lat[-1] * 1000:.1f} ms over {len(lat)} presses")
 

@@ -13,10 +13,10 @@ from __future__ import annotations
 import statistics
 import time
 
+from inspector.cli.headless import FlowLines
 from inspector.events.model import Event
 from inspector.findings import analyse_events, events_by_conn
 from inspector.flows.fold import FlowFolder, fold_events
-from inspector.cli.headless import FlowLines
 
 
 def build(flows: int) -> list[Event]:
@@ -81,8 +81,8 @@ def findings_over(events: list[Event]) -> tuple[float, float]:
 
 def headless(events: list[Event], with_findings: bool) -> float:
     """What HeadlessPrinter.poll does per batch of 1000 events, with or without the count."""
-    from inspector.findings import analyse
     from inspector.events.model import SCOPE
+    from inspector.findings import analyse
 
     folder = FlowFolder(body_cap=0, details=False)
     lines = FlowLines(0.0)

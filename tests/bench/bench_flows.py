@@ -1,7 +1,9 @@
 """Flow fold cost per event over 1,000,000 mixed events: `python -m tests.bench.bench_flows`."""
 import time
+
 from inspector.events.model import Event
-from inspector.flows.fold import fold_events, FlowFolder
+from inspector.flows.fold import FlowFolder, fold_events
+
 
 def build(n_target):
     ev = []
@@ -52,7 +54,9 @@ for label, fn in [
 ]:
     best = None
     for _ in range(3):
-        t = time.perf_counter(); fn(); dt = time.perf_counter() - t
+        t = time.perf_counter()
+        fn()
+        dt = time.perf_counter() - t
         best = dt if best is None else min(best, dt)
     print(f"{label}: {n} events, {best:.3f} s, {best / n * 1e9:.0f} ns/event")
 
@@ -61,5 +65,11 @@ ev2 = [Event(0, 1, 0.0, "scope", {"type": "http", "method": "GET", "path": "/"})
        Event(1, 1, 0.0, "send", {"type": "http.response.start", "status": 200, "headers": []})]
 for i in range(20000):
     ev2.append(Event(i + 2, 1, 0.0, "send", {"type": "http.response.body", "body": b"x" * 100, "more_body": True}))
-t = time.perf_counter(); fold_events(ev2); print("20k x 100B chunks batch:", f"{time.perf_counter()-t:.3f}s")
-t = time.perf_counter(); f = FlowFolder(); [f.add(e) for e in ev2]; print("20k x 100B chunks one by one:", f"{time.perf_counter()-t:.3f}s")
+t = time.perf_counter()
+fold_events(ev2)
+print("20k x 100B chunks batch:", f"{time.perf_counter()-t:.3f}s")
+t = time.perf_counter()
+f = FlowFolder()
+for e in ev2:
+    f.add(e)
+print("20k x 100B chunks one by one:", f"{time.perf_counter()-t:.3f}s")

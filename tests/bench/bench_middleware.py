@@ -52,9 +52,8 @@ def _inprocess_variants(rounds: int, n: int = 5_000) -> dict[str, float]:
     This thread's CPU time, not the wall clock: on a machine shared with other work, time
     spent descheduled is not the app's, and it moved wall-clock figures by more than the
     differences measured here."""
-    from tests.bench.bench_apps import PurePythonMiddleware, PythonCallMiddleware, make_app
-
     from inspector import InspectorMiddleware
+    from tests.bench.bench_apps import PurePythonMiddleware, PythonCallMiddleware, make_app
 
     scope, receive, send = _get_request()
     apps = {"bare": make_app(), "wrapped": InspectorMiddleware(make_app(), tap=False),
@@ -98,9 +97,8 @@ def _get_request() -> tuple[dict[str, Any], Any, Any]:
 
 
 def _inprocess(rounds: int, n: int = 20_000) -> dict[str, float]:
-    from tests.bench.bench_apps import make_app
-
     from inspector import InspectorMiddleware
+    from tests.bench.bench_apps import make_app
 
     scope = {"type": "http", "asgi": {"version": "3.0", "spec_version": "2.3"},
              "http_version": "1.1", "server": ("127.0.0.1", 8000),

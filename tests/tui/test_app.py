@@ -9,11 +9,11 @@ from typing import Any
 from textual.command import CommandPalette
 from textual.widgets import Input, TabbedContent
 
-from inspector.io.capture_file import read_capture
 from inspector.events.model import encode_record
-from inspector.tap.feeds import LocalFeed
-from inspector.flows.fold import fold_events
 from inspector.events.ring import RingBuffer
+from inspector.flows.fold import fold_events
+from inspector.io.capture_file import read_capture
+from inspector.tap.feeds import LocalFeed
 from tests.tui.conftest import SIZE, screen_text, settle, shop_app, until
 from tui.app import InspectorApp
 from tui.screens import HelpScreen, SaveScreen
@@ -175,7 +175,7 @@ async def test_in_flight_rows_and_detail_update_live() -> None:
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: app.model.store.total == 1)
         await pilot.pause(0.15)
-        line = next(l for l in screen_text(app).split("\n") if "/slow" in l)
+        line = next(row for row in screen_text(app).split("\n") if "/slow" in row)
         assert "…" in line                         # no status, no duration yet
         assert "still open" in screen_text(app)
         traffic.ring.append(encode_record(1, "send", 0.5, {
@@ -183,7 +183,7 @@ async def test_in_flight_rows_and_detail_update_live() -> None:
         traffic.finish(1)
         await until(pilot, lambda: app.model.store.flows[0].state == "complete")
         await pilot.pause(0.15)
-        line = next(l for l in screen_text(app).split("\n") if "/slow" in l)
+        line = next(row for row in screen_text(app).split("\n") if "/slow" in row)
         assert " 201 " in line and "…" not in line
         assert "201 Created" in screen_text(app)
 

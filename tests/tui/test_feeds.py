@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from inspector import InspectorMiddleware
+from inspector.flows.fold import FlowFolder
 from inspector.io.capture_file import read_capture
 from inspector.tap.feeds import (
     Batch,
@@ -25,7 +26,6 @@ from inspector.tap.feeds import (
     TapFeed,
     tap_source_name,
 )
-from inspector.flows.fold import FlowFolder
 from inspector.tap.server import discover_taps
 from tests.apps import starlette_app
 from tests.tui.conftest import SHOP

@@ -17,14 +17,13 @@ from textual.widgets import Input
 from inspector import InspectorMiddleware
 from inspector.events.model import Event
 from inspector.tap.feeds import Batch, FileFeed, LocalFeed
+from tests.tui.conftest import screen_text, settle, until
+from tests.tui.findings_app import findings_app, record, serve
 from tui.app import InspectorApp
-from tui.model import Model, step, Inbox
+from tui.model import Inbox, Model, step
 from tui.overview_text import overview
 from tui.widgets.findings_list import FindingsList
 from tui.widgets.lines_view import LinesView
-
-from tests.tui.conftest import screen_text, settle, until
-from tests.tui.findings_app import findings_app, record, serve
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +69,7 @@ async def test_marker_overview_jump_and_header_count(capture: Path) -> None:
         assert row_line(app, "/early").lstrip().startswith("!")
         assert row_line(app, "/dup").lstrip().startswith("?")
         assert row_line(app, "/orders").lstrip().startswith("·")
-        assert not row_line(app, "/ok").lstrip()[0] in "!?·"
+        assert row_line(app, "/ok").lstrip()[0] not in "!?·"
         # The header counts /len (a 200 with an error finding) with /early (incomplete).
         assert app.model.stats.errors == 2
         assert "errors 2" in screen_text(app)

@@ -8,8 +8,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from inspector.io.capture_file import CaptureWriter
 from inspector.events.model import Event
+from inspector.io.capture_file import CaptureWriter
 from inspector.tap.feeds import FileFeed
 from tests.tui.conftest import SIZE, screen_strips, screen_text, settle, shop_app, until
 from tui.app import InspectorApp

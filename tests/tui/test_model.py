@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from inspector.io.capture_file import read_capture
 from inspector.events.model import Event
-from inspector.tap.feeds import Batch, SourceInfo, SourceStatus
-from inspector.flows.model import OPEN
 from inspector.flows.fold import fold_events
+from inspector.flows.model import OPEN
+from inspector.io.capture_file import read_capture
+from inspector.tap.feeds import Batch, SourceInfo, SourceStatus
 from tests.tui.conftest import SHOP
 from tui.detail_text import EventLane, MessageList
 from tui.event_log import EventLog, merged_events, save_snapshot

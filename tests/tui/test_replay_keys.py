@@ -17,6 +17,8 @@ import pytest
 from rich.console import Console
 from textual.widgets import Button, Input, RadioButton, Static, TextArea
 
+from inspector.capture.middleware import InspectorMiddleware
+from inspector.flows.model import Flow
 from inspector.replay.edit import (
     edited_exchange,
     headers_text,
@@ -24,10 +26,8 @@ from inspector.replay.edit import (
     json_error,
     parse_headers,
 )
-from inspector.tap.feeds import LocalFeed
-from inspector.flows.model import Flow
-from inspector.capture.middleware import InspectorMiddleware
 from inspector.replay.plan import Exchange
+from inspector.tap.feeds import LocalFeed
 from tests.apps import changed_app, starlette_app
 from tests.tui.conftest import SIZE, until
 from tui.app import InspectorApp

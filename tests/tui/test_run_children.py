@@ -13,8 +13,8 @@ import httpx
 
 from inspector.cli.child_app import spec
 from inspector.cli.children import Children, Supervision
-from inspector.flows.model import Flow
 from inspector.cli.serve import bind
+from inspector.flows.model import Flow
 from tests.inspector.cli.test_run_uvicorn_options import APP
 from tests.tui.conftest import SIZE, until
 from tui.app import InspectorApp

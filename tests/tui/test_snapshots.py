@@ -13,10 +13,9 @@ from typing import Any
 from textual.pilot import Pilot
 
 from inspector.tap.feeds import TapFeed
-from tui.app import InspectorApp
-
 from tests.tui.conftest import SIZE, settle, shop_app
 from tests.tui.test_hostile import hostile_app
+from tui.app import InspectorApp
 
 
 def goto(path: str, *keys: str) -> Any:

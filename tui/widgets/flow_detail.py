@@ -8,7 +8,6 @@ are Line-API viewers over lazy sequences, and grow live while the flow is open.
 
 from __future__ import annotations
 
-
 from rich.highlighter import JSONHighlighter
 from rich.text import Text
 from textual import on, work
@@ -20,9 +19,9 @@ from inspector.flows.model import Flow
 from inspector.text import visible
 from tui.body import BodyView, render_body
 from tui.detail_text import EventLane, LazyLines, MessageList, header_lines, message_line
+from tui.model import Model
 from tui.overview_text import overview
 from tui.widgets.findings_list import FindingsList
-from tui.model import Model
 from tui.widgets.lines_view import LinesView, join_lines, plain_styler
 from tui.widgets.safe_input import SafeInput
 

@@ -14,11 +14,11 @@ from rich.style import Style
 from textual.message import Message
 from textual.strip import Strip
 
-from inspector.flows.model import Flow
 from inspector.findings.rules import SEVERITIES
+from inspector.flows.model import Flow
 from tui.columns import CELLS, ROW_CLASSES, Clock, Column, columns, fit, row_class
-from tui.stats import worst_finding
 from tui.flow_store import ARRIVAL, FlowStore
+from tui.stats import worst_finding
 from tui.widgets.flow_rows import FlowRows, cells_strip
 
 

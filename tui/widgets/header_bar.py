@@ -11,8 +11,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Label, Sparkline
 
-from inspector.text import human_duration, human_size
-from inspector.text import visible
+from inspector.text import human_duration, human_size, visible
 from tui.model import Model
 
 

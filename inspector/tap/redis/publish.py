@@ -22,7 +22,7 @@ from inspector.tap.redis.entry import Sender, encode_entry
 from inspector.tap.redis.url import RedisTarget
 
 if TYPE_CHECKING:
-    from inspector.events.ring import RingBuffer
+    from inspector.events.ring import Ring
 
 log = logging.getLogger("asgi_inspector")
 
@@ -32,7 +32,7 @@ _instances = count(1)
 class RedisSink:
     """Sends `ring`'s records to `target`'s stream; counters for the header and summary."""
 
-    def __init__(self, ring: RingBuffer, target: RedisTarget, *, app: str, started: float,
+    def __init__(self, ring: Ring, target: RedisTarget, *, app: str, started: float,
                  interval: float = 0.1, batch: int = 1024, entry_bytes: int = 64 * 1024,
                  round_records: int = 8192,
                  max_backlog: int = 100_000, timeout: float = 2.0,
@@ -112,13 +112,13 @@ class RedisSink:
         from inspector.tap.redis.client import connection_errors, open_client
 
         self._client = open_client(self.target, timeout=self.timeout)
-        errors = connection_errors()
+        errors: tuple[type[BaseException], ...] = (asyncio.TimeoutError, *connection_errors())
         backoff = 0.25
         try:
             while True:
                 try:
                     sent = await self.send_round()
-                except (asyncio.TimeoutError, *errors) as exc:
+                except errors as exc:
                     self._down(exc)
                     await asyncio.sleep(backoff)
                     backoff = min(backoff * 2, self.max_backoff)

@@ -15,9 +15,8 @@ import textwrap
 import pytest
 
 from inspector._native import PURE_PYTHON_ENV
-from tests.conftest import needs_c
-
 from tests import ROOT
+from tests.conftest import needs_c
 
 PATHS = [pytest.param("c", marks=needs_c), "python"]
 

@@ -17,10 +17,8 @@ import httpx
 import pytest
 
 from inspector import InspectorMiddleware, read_capture
-from tests import framework_apps
+from tests import ROOT, framework_apps
 from tests.conftest import free_port, wait_for
-from tests import ROOT
-
 
 
 def exchanges(events: list[Any]) -> list[tuple[str, str, int, bytes]]:

@@ -3,12 +3,12 @@ that a dashboard started later attaches to (backlog first, then live), for every
 
 from __future__ import annotations
 
-from pathlib import Path
 import asyncio
 import os
 import signal
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -16,10 +16,9 @@ import pytest
 
 from inspector import CaptureError, InspectorMiddleware, fold_events, read_capture
 from inspector.tap.server import Events, Hello, TapClient, discover_taps
+from tests import ROOT
 from tests.apps import starlette_app
 from tests.conftest import free_port, wait_for
-from tests import ROOT
-
 
 
 @pytest.fixture
@@ -84,7 +83,7 @@ def test_workers_each_publish_and_reader_finds_all(tmp_path: Path, runtime: Path
         taps = wait_for(lambda: len(discover_taps(runtime)) == 2 and discover_taps(runtime),
                         timeout=30)
         pids = sorted(int(p.name.split("-")[0]) for p in taps)
-        with httpx.Client() as client:   # new connections: the kernel spreads them
+        with httpx.Client():   # new connections: the kernel spreads them
             for _ in range(20):
                 with httpx.Client() as one:
                     assert one.get(f"http://127.0.0.1:{port}/hello").status_code == 200

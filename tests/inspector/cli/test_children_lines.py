@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from inspector.capture.recorder import Recorder
 from inspector.cli.children import TapLines
 from inspector.tap.feeds import Batch, SourceInfo, SourceStatus
-from inspector.capture.recorder import Recorder
 
 
 def _events(path: str, finish: bool) -> list:

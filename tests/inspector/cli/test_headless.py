@@ -7,12 +7,12 @@ import io
 import time
 from typing import Any
 
+from inspector.capture.middleware import InspectorMiddleware
+from inspector.cli.headless import FlowLines, clock
+from inspector.cli.serve import HeadlessPrinter
 from inspector.events.model import Event
 from inspector.flows.fold import FlowFolder
-from inspector.cli.headless import FlowLines, clock
 from inspector.text import human_duration, human_size
-from inspector.capture.middleware import InspectorMiddleware
-from inspector.cli.serve import HeadlessPrinter
 
 
 def events(*specs: tuple[int, str, dict[str, Any]]) -> list[Event]:

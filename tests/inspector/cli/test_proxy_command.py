@@ -3,21 +3,20 @@ what passes is captured exactly as the middleware would capture it."""
 
 from __future__ import annotations
 
-from pathlib import Path
 import asyncio
 import signal
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import httpx
 import websockets
 
 from inspector import fold_events, read_capture
+from tests import ROOT
 from tests.apps import starlette_app
 from tests.conftest import free_port, wait_for
-from tests import ROOT
-
 
 
 def test_proxy_captures_what_it_forwards(serve: Any, tmp_path: Path) -> None:

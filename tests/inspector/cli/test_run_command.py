@@ -2,22 +2,21 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 import asyncio
 import os
 import signal
 import socket
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import httpx
 import websockets
 
 from inspector import fold_events, read_capture
-from tests.conftest import free_port, wait_for
 from tests import ROOT
-
+from tests.conftest import free_port, wait_for
 
 
 def start(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:

@@ -19,10 +19,9 @@ from typing import Any
 
 import httpx
 
+from tests import ROOT
 from tests.conftest import free_port, wait_for
 from tests.inspector.cli.test_run_command import one_line_error, run_cli
-
-from tests import ROOT
 
 APP = '''
 import json, os

@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 import asyncio
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 from inspector import InspectorMiddleware, fold_events, read_capture
 from inspector.demo.app import app as demo_app
 from inspector.demo.traffic import generate
-from tests.conftest import free_port
 from tests import ROOT
-
+from tests.conftest import free_port
 
 
 def test_demo_command_shows_every_kind_of_flow(tmp_path: Path) -> None:

@@ -11,8 +11,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from inspector.events import model as events
-from inspector.events.model import (MARSHAL_VERSION, Event, clean_exit_message, decode_record,
-                              decode_records, encode_record)
+from inspector.events.model import (
+    MARSHAL_VERSION,
+    Event,
+    clean_exit_message,
+    decode_record,
+    decode_records,
+    encode_record,
+)
 
 pytestmark = pytest.mark.skipif(events._c_decode is None, reason="C extension not built")
 

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 import inspector.filters.compile
 from inspector.events.model import Event
 from inspector.filters.compile import KEYS, FilterError, caret_line, compile_filter
+from inspector.flows.fold import fold_events
 from inspector.flows.model import (
     APP_EXCEPTION,
     CLIENT_DISCONNECTED,
@@ -25,7 +26,6 @@ from inspector.flows.model import (
     Flow,
     WsMessage,
 )
-from inspector.flows.fold import fold_events
 
 HOST = (b"host", b"example.test")
 BOOM = ExceptionInfo("builtins.RuntimeError", "boom")

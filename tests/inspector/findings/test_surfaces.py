@@ -12,14 +12,13 @@ from pathlib import Path
 from typing import Any
 
 from inspector import InspectorMiddleware
+from inspector.cli.serve import FINDINGS_CAP, HeadlessPrinter
 from inspector.io.capture_file import CaptureWriter
 from inspector.io.exports import export_text
-from inspector.cli.serve import FINDINGS_CAP, HeadlessPrinter
+from tests import ROOT
 from tests.inspector.findings import broken_apps as broken
 from tests.inspector.findings.test_rules import REQUEST, http_scope, in_process
 from tests.inspector.io.test_har import assert_valid_har
-
-from tests import ROOT
 
 
 async def _router(scope: Any, receive: Any, send: Any) -> None:

@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from inspector.events.model import Event
+from inspector.flows.fold import FlowFolder, fold_events
 from inspector.flows.model import (
     APP_EXCEPTION,
     CLIENT_DISCONNECTED,
@@ -19,7 +20,6 @@ from inspector.flows.model import (
     Flow,
     WsMessage,
 )
-from inspector.flows.fold import FlowFolder, fold_events
 
 HOST = [(b"host", b"example.test")]
 BOOM = {"type": "builtins.RuntimeError", "message": "boom", "traceback": "Traceback ..."}

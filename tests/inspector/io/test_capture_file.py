@@ -14,23 +14,26 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from inspector.io.capture_file import Capture, CaptureError, CaptureWriter, iter_capture, read_capture
+from inspector.events.model import KINDS, Event
+from inspector.io.capture_file import (
+    Capture,
+    CaptureError,
+    CaptureWriter,
+    iter_capture,
+    read_capture,
+)
 from inspector.io.codec import (
     ADDRESS_FIELDS,
     BYTES_FIELDS,
     FORMAT,
     PAIR_FIELDS,
     TAGS,
-    decode_event,
-    decode_gap,
-    decode_header,
-    decode_message,
     encode_event,
     encode_gap,
     encode_header,
     encode_message,
 )
-from inspector.events.model import KINDS, Event
+from inspector.io.decode import decode_event, decode_gap, decode_header, decode_message
 
 # --- helpers -------------------------------------------------------------------------
 

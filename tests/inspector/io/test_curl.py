@@ -19,8 +19,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from inspector.io.curl import flow_to_curl
 from inspector.flows.model import Flow
+from inspector.io.curl import flow_to_curl
 from inspector.io.secrets import MASK
 
 SHELLS = [sh for sh in ("sh", "dash", "bash") if shutil.which(sh)]

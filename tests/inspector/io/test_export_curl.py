@@ -14,10 +14,10 @@ import httpx
 import pytest
 
 from inspector import InspectorMiddleware
-from inspector.io.curl import flow_to_curl
 from inspector.events.model import Event
-from inspector.flows.model import Flow
 from inspector.flows.fold import fold_events
+from inspector.flows.model import Flow
+from inspector.io.curl import flow_to_curl
 from tests.apps import starlette_app
 from tests.conftest import wait_for
 

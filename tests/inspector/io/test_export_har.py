@@ -13,8 +13,8 @@ from click.testing import CliRunner
 from websockets.sync.client import connect as ws_connect
 
 from inspector import InspectorMiddleware
-from inspector.io.capture_file import CaptureWriter
 from inspector.cli.main import cli
+from inspector.io.capture_file import CaptureWriter
 from tests.apps import starlette_app
 from tests.conftest import wait_for
 from tests.inspector.io.test_har import assert_valid_har

@@ -29,16 +29,16 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect as ws_connect
 
 from inspector import InspectorMiddleware
-from inspector.io.capture_file import CaptureWriter, read_capture
 from inspector.events.model import Event
-from inspector.flows.model import Flow
 from inspector.flows.fold import fold_events
+from inspector.flows.model import Flow
+from inspector.io.capture_file import CaptureWriter, read_capture
 from inspector.io.har import HarError, flows_to_har, request_url
 from inspector.io.har_import import har_to_events, is_har, load_har
 from inspector.io.secrets import DEFAULT_SECRET_HEADERS, MASK, mask_headers, mask_value
+from tests import ROOT
 from tests.apps import boom, echo, hello, ws_echo
 from tests.conftest import ServerThread, wait_for
-from tests import ROOT
 
 # shared/ stands beside the repository (here and in CI).
 FIXTURES = ROOT.parent / "shared" / "har-fixtures"

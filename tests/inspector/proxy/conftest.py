@@ -18,10 +18,9 @@ import pytest
 import uvicorn
 
 from inspector.proxy import SERVE_OPTIONS, ProxyApp
+from tests import ROOT
 from tests.conftest import wait_for
 from tests.inspector.proxy.apps import RawHandler, RawUpstream, UpstreamState, upstream_app
-from tests import ROOT
-
 
 
 def can_connect(port: int) -> bool:

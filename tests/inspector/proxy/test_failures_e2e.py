@@ -15,8 +15,8 @@ import httpx
 import pytest
 
 from inspector.proxy import ProxyApp, ProxyError
-from tests.inspector.proxy.apps import Recorder, UpstreamState, read_head
 from tests.conftest import free_port, wait_for
+from tests.inspector.proxy.apps import Recorder, UpstreamState, read_head
 from tests.inspector.proxy.conftest import Process, Servers, ServerThread
 
 OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"

@@ -7,8 +7,8 @@ from collections.abc import Callable, Iterator
 
 import httpx
 
-from tests.inspector.proxy.apps import UpstreamState
 from tests.conftest import free_port
+from tests.inspector.proxy.apps import UpstreamState
 from tests.inspector.proxy.conftest import Process, ServerThread
 
 MiB = 1024 * 1024

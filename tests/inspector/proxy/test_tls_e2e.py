@@ -16,8 +16,8 @@ import pytest
 import trustme
 import websockets
 
-from tests.inspector.proxy.apps import UpstreamState, read_head, upstream_app
 from tests.conftest import free_port, wait_for
+from tests.inspector.proxy.apps import UpstreamState, read_head, upstream_app
 from tests.inspector.proxy.conftest import ROOT, Servers
 
 OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"

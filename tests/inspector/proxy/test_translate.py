@@ -11,7 +11,6 @@ from websockets.frames import Frame, Opcode
 from websockets.http11 import Response
 
 from inspector.proxy import Upstream, UpstreamFailure, parse_upstream
-from inspector.proxy.upstream import shown_url
 from inspector.proxy.headers import (
     client_fields,
     connection_tokens,
@@ -30,6 +29,7 @@ from inspector.proxy.http_translate import (
     response_start,
 )
 from inspector.proxy.parse import Data, ResponseHead, response_parser
+from inspector.proxy.upstream import shown_url
 from inspector.proxy.ws_translate import (
     ClientClose,
     MessageAssembler,

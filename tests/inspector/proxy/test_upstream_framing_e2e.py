@@ -15,8 +15,8 @@ import pytest
 
 from inspector.proxy import ProxyApp, ProxyError
 from inspector.proxy import parse as parse_module
-from tests.inspector.proxy.apps import Recorder, read_head, wait_thread_event
 from tests.conftest import wait_for
+from tests.inspector.proxy.apps import Recorder, read_head, wait_thread_event
 from tests.inspector.proxy.conftest import Servers
 
 

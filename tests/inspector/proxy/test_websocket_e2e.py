@@ -13,8 +13,8 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.typing import Subprotocol
 
 from inspector.proxy import ProxyApp
-from tests.inspector.proxy.apps import Recorder, UpstreamState, upstream_app
 from tests.conftest import free_port, wait_for
+from tests.inspector.proxy.apps import Recorder, UpstreamState, upstream_app
 from tests.inspector.proxy.conftest import Servers, ServerThread
 
 

@@ -16,8 +16,12 @@ from websockets.server import ServerProtocol
 from websockets.uri import parse_uri
 
 from inspector.proxy import ws_protocols
-from inspector.proxy.ws_protocols import (ClientFacingProtocol, MaskKeys, UpstreamProtocol,
-                                          masked_frame)
+from inspector.proxy.ws_protocols import (
+    ClientFacingProtocol,
+    MaskKeys,
+    UpstreamProtocol,
+    masked_frame,
+)
 
 
 @pytest.mark.parametrize("size", [0, 1, 125, 126, 65535, 65536, 70000])

@@ -10,8 +10,8 @@ from websockets.protocol import OPEN
 from websockets.uri import parse_uri
 
 from inspector.proxy.pool import HIGH_WATER
-from inspector.proxy.ws_socket import UpstreamSocket
 from inspector.proxy.ws_protocols import UpstreamProtocol
+from inspector.proxy.ws_socket import UpstreamSocket
 
 
 class Transport(asyncio.Transport):

@@ -3,10 +3,10 @@ and `asgi-inspector replay` as a regression test (exit 1 when the app changed)."
 
 from __future__ import annotations
 
-from pathlib import Path
 import asyncio
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -17,10 +17,9 @@ from inspector import InspectorMiddleware, fold_events
 from inspector.io.capture_file import CaptureWriter
 from inspector.replay.plan import compare, compare_bodies, exchanges
 from inspector.replay.send import InProcessTarget, NetworkTarget, replay_all
+from tests import ROOT
 from tests.apps import changed_app, starlette_app
 from tests.conftest import wait_for
-from tests import ROOT
-
 
 
 def record_traffic(serve: Any) -> list[Any]:

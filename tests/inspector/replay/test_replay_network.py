@@ -18,9 +18,8 @@ import httpx
 from inspector import InspectorMiddleware, fold_events
 from inspector.io.capture_file import CaptureWriter
 from inspector.replay.plan import compare, exchanges
-from tests.conftest import wait_for
-
 from tests import ROOT
+from tests.conftest import wait_for
 
 
 def versioned_app(version: int) -> Any:

@@ -14,10 +14,30 @@ from hypothesis import strategies as st
 
 from inspector.events.model import Event, encode_record
 from inspector.tap.protocol import (
-    HEADER, MAX_FRAME_SIZE, PROTOCOL, VERSION, Bye, Events, FrameDecoder, FrameType, Hello,
-    LocalProtocolError, Missed, RemoteProtocolError, Start, StartFrom, Stats, TapProtocolError,
-    decode_record, encode_bye, encode_events, encode_hello, encode_missed, encode_start,
-    encode_stats)
+    HEADER,
+    MAX_FRAME_SIZE,
+    PROTOCOL,
+    VERSION,
+    Bye,
+    Events,
+    FrameDecoder,
+    FrameType,
+    Hello,
+    LocalProtocolError,
+    Missed,
+    RemoteProtocolError,
+    Start,
+    StartFrom,
+    Stats,
+    TapProtocolError,
+    decode_record,
+    encode_bye,
+    encode_events,
+    encode_hello,
+    encode_missed,
+    encode_start,
+    encode_stats,
+)
 
 HELLO_INFO = {"pid": 42, "argv": ["app"], "app": "main:app", "capture_started": 1.5e9,
               "capacity": 100, "max_bytes": 1 << 20, "first_seq": 3, "next_seq": 5}

@@ -20,15 +20,29 @@ import pytest
 
 from inspector.events.model import encode_record
 from inspector.events.ring import RingBuffer
-from inspector.tap.server import (
-    RUNTIME_DIR_ENV, Closed, Events, Hello, Missed, RemoteProtocolError, RuntimeDirError,
-    Stats, TapClient, TapItem, TapServer, discover_taps, ensure_private_dir, parse_tap_name,
-    read_tap, runtime_dir, serve_tap)
-from inspector.tap.protocol import (
-    Bye, Frame, FrameDecoder, encode_hello, encode_start)
+from inspector.tap.protocol import Bye, Frame, FrameDecoder, encode_hello, encode_start
 from inspector.tap.protocol import Events as EventsFrame
 from inspector.tap.protocol import Hello as HelloFrame
 from inspector.tap.protocol import Missed as MissedFrame
+from inspector.tap.server import (
+    RUNTIME_DIR_ENV,
+    Closed,
+    Events,
+    Hello,
+    Missed,
+    RemoteProtocolError,
+    RuntimeDirError,
+    Stats,
+    TapClient,
+    TapItem,
+    TapServer,
+    discover_taps,
+    ensure_private_dir,
+    parse_tap_name,
+    read_tap,
+    runtime_dir,
+    serve_tap,
+)
 
 DEADLINE = 3.0
 

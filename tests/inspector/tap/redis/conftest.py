@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
+from tests import ROOT
 from tests.conftest import free_port
 
-from tests import ROOT
 REDIS_SERVER = shutil.which("redis-server")
 
 

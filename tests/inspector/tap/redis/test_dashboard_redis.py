@@ -6,11 +6,11 @@ import asyncio
 import socket
 
 from inspector.events.model import encode_record
+from inspector.events.ring import RingBuffer
 from inspector.tap.feeds import SourceInfo, SourceStatus
 from inspector.tap.redis.feed import RedisFeed
 from inspector.tap.redis.publish import RedisSink
 from inspector.tap.redis.url import parse_redis_url
-from inspector.events.ring import RingBuffer
 from tests.inspector.tap.redis.conftest import RedisServer
 from tests.tui.conftest import SIZE, screen_text, steady_screen, until  # noqa: F401
 from tui.app import InspectorApp

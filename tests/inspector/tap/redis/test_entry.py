@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 
 from inspector.events.model import encode_record
-from inspector.tap.redis.entry import (EntryError, Sender, SourceTracker, decode_entry,
-                                   encode_entry)
+from inspector.tap.redis.entry import EntryError, Sender, SourceTracker, decode_entry, encode_entry
 
 SENDER = Sender("web-1", 4242, 1, "shop:app", 1700000000.25, 1000, 1 << 20)
 

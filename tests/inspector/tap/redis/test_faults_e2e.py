@@ -13,11 +13,11 @@ import httpx
 
 from inspector import InspectorMiddleware
 from inspector.events.model import encode_record
+from inspector.events.ring import RingBuffer
 from inspector.tap.feeds import Batch, SourceStatus
 from inspector.tap.redis.feed import RedisFeed, read_stream
 from inspector.tap.redis.publish import RedisSink
 from inspector.tap.redis.url import parse_redis_url
-from inspector.events.ring import RingBuffer
 from tests.apps import starlette_app
 from tests.conftest import wait_for
 from tests.inspector.tap.redis.conftest import RedisServer

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import shutil
-import ssl
 import socket
+import ssl
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path

@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from inspector.tap.redis.url import (DEFAULT_MAXLEN, DEFAULT_STREAM, RedisURLError, is_redis_url,
-                                 mask, parse_redis_url)
+from inspector.tap.redis.url import (
+    DEFAULT_MAXLEN,
+    DEFAULT_STREAM,
+    RedisURLError,
+    is_redis_url,
+    mask,
+    parse_redis_url,
+)
 
 
 def test_defaults_and_our_parameters() -> None:
