@@ -114,7 +114,7 @@ def _find(events: list[Event]) -> tuple[list[Finding], Metrics]:
     found = s.c.found
     if len(found) > 1:
         found.sort(key=lambda f: (-RANK[f.severity], f.seq if f.seq is not None else -1))
-    return found, s.metrics()
+    return found, s.concluded or s.metrics()
 
 
 def find(flow: Flow | None, events: list[Event]) -> list[Finding]:

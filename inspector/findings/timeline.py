@@ -39,7 +39,7 @@ class Timeline:
     """Timing state of one flow, filled in by the protocol checkers' handlers."""
 
     __slots__ = ("c", "done", "left", "after", "first_after", "last_more", "unread",
-                 "prev", "gap", "gap_index", "exited", "disconnected", "ext")
+                 "prev", "gap", "gap_index", "exited", "disconnected", "ext", "concluded")
 
     def __init__(self, c: Collector, scope: dict[str, Any], ext: object) -> None:
         self.c = c
@@ -55,6 +55,7 @@ class Timeline:
         self.gap_index: int | None = None
         self.exited: float | None = None
         self.disconnected = False
+        self.concluded: Metrics | None = None    # `check`'s metrics, once the flow is done
 
     def finish(self, exit_index: int | None) -> None:
         """After the flow's last event (`exit_index`: the app's exit event, if it returned):
@@ -93,7 +94,7 @@ def _ms(seconds: float) -> str:
 def check(s: Timeline, exit_index: int | None) -> None:
     """The timeline findings of one flow, from its checker's state."""
     c = s.c
-    m = s.metrics()
+    s.concluded = m = s.metrics()
     if m.background is not None and m.background > BACKGROUND:
         c.add("TL001", f"the app returned {_ms(m.background)} after the response's last byte",
               exit_index)
