@@ -28,10 +28,9 @@ from typing import Any, TextIO
 
 from inspector.capture.middleware import InspectorMiddleware
 from inspector.cli.headless import FlowLines
-from inspector.events.model import SCOPE, Event, decode_records
-from inspector.findings import analyse
+from inspector.events.model import decode_records
+from inspector.findings.live import LiveFindings
 from inspector.flows.fold import FlowFolder
-from inspector.flows.model import Flow
 
 
 def _run(coro: Any, config: Any) -> Any:
@@ -162,9 +161,6 @@ def quiet_collector() -> None:
     gc.set_threshold(10_000, 10, 10)
 
 
-FINDINGS_CAP = 1_000    # events kept per open flow for its findings count
-
-
 class HeadlessPrinter:
     """Follows the ring buffer from inside the server's loop; prints a line per flow."""
 
@@ -182,10 +178,8 @@ class HeadlessPrinter:
         self.lines = FlowLines(middleware.recorder.started_wall)
         self._seq = 0
         self.missed = 0
-        # The events of each open flow, for its findings count (`inspector.findings`),
-        # computed once when its line is due; a flow past FINDINGS_CAP events drops
-        # them and its line carries no count, so a long session stays bounded.
-        self._events: dict[int, list[Event] | None] = {}
+        # Each flow's findings count, computed once when its line is due.
+        self.findings = LiveFindings()
 
     def poll(self, limit: int | None = None) -> None:
         ring = self.middleware.ring
@@ -197,29 +191,11 @@ class HeadlessPrinter:
         if batch.records:
             events = decode_records(batch.first_seq, batch.records)
             touched = self.folder.extend(events)
-            self._analyse(events, touched)
+            self.findings.feed(events, touched)
             self._write(self.lines.lines(touched))
             for source, conn in self.lines.finished:     # printed: keep memory bounded
                 self.folder.forget(source, conn)
             self.lines.finished.clear()
-
-    def _analyse(self, events: list[Event], touched: list[Flow]) -> None:
-        kept = self._events
-        for event in events:
-            if event.kind == SCOPE:
-                kept[event.conn] = [event]
-                continue
-            mine = kept.get(event.conn)
-            if mine is not None:
-                if len(mine) < FINDINGS_CAP:
-                    mine.append(event)
-                else:
-                    kept[event.conn] = None
-        for flow in touched:
-            if flow.app_exited:
-                mine = kept.pop(flow.conn, None)
-                if mine:
-                    analyse(flow, mine)
 
     def finish(self) -> None:
         self.poll()              # everything left, in one go: the server has stopped

@@ -81,29 +81,17 @@ def findings_over(events: list[Event]) -> tuple[float, float]:
 
 def headless(events: list[Event], with_findings: bool) -> float:
     """What HeadlessPrinter.poll does per batch of 1000 events, with or without the count."""
-    from inspector.events.model import SCOPE
-    from inspector.findings import analyse
+    from inspector.findings.live import LiveFindings
 
     folder = FlowFolder(body_cap=0, details=False)
     lines = FlowLines(0.0)
-    kept: dict[int, list[Event] | None] = {}
+    findings = LiveFindings()
     t = time.perf_counter()
     for i in range(0, len(events), 1000):
         batch = events[i:i + 1000]
         touched = folder.extend(batch)
         if with_findings:
-            for event in batch:
-                if event.kind == SCOPE:
-                    kept[event.conn] = [event]
-                    continue
-                mine = kept.get(event.conn)
-                if mine is not None:
-                    mine.append(event)
-            for flow in touched:
-                if flow.app_exited:
-                    mine = kept.pop(flow.conn, None)
-                    if mine:
-                        analyse(flow, mine)
+            findings.feed(batch, touched)
         lines.lines(touched)
         for source, conn in lines.finished:
             folder.forget(source, conn)

@@ -100,19 +100,7 @@ def _inprocess(rounds: int, n: int = 20_000) -> dict[str, float]:
     from inspector import InspectorMiddleware
     from tests.bench.bench_apps import make_app
 
-    scope = {"type": "http", "asgi": {"version": "3.0", "spec_version": "2.3"},
-             "http_version": "1.1", "server": ("127.0.0.1", 8000),
-             "client": ("127.0.0.1", 50000), "scheme": "http", "method": "GET",
-             "root_path": "", "path": "/", "raw_path": b"/", "query_string": b"",
-             "headers": [(b"host", b"127.0.0.1:8000"), (b"user-agent", b"bench"),
-                         (b"accept", b"*/*")], "state": {}}
-    request = {"type": "http.request", "body": b"", "more_body": False}
-
-    async def receive() -> dict[str, Any]:
-        return request
-
-    async def send(message: Any) -> None:
-        pass
+    scope, receive, send = _get_request()
 
     async def drive(app: Any) -> float:
         start = time.perf_counter()
@@ -142,7 +130,7 @@ def _inprocess(rounds: int, n: int = 20_000) -> dict[str, float]:
         for _ in range(n):
             rec.message(1, "send", start_msg)
             rec.message(1, "send", body_msg)
-            rec.message(1, "receive", request)
+            rec.message(1, "receive", {"type": "http.request", "body": b"", "more_body": False})
         per_event.append((time.perf_counter() - t0) / (3 * n))
     t_scope = []
     for _ in range(rounds):

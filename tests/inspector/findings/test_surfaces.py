@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from inspector import InspectorMiddleware
-from inspector.cli.serve import FINDINGS_CAP, HeadlessPrinter
+from inspector.cli.serve import HeadlessPrinter
+from inspector.findings.live import DEFAULT_CAP as FINDINGS_CAP
 from inspector.io.capture_file import CaptureWriter
 from inspector.io.exports import export_text
 from tests import ROOT
@@ -81,7 +82,7 @@ def test_headless_line_ends_with_the_findings_count() -> None:
     assert " GET /ok 200 " in lines[0] and "findings" not in lines[0]
     assert lines[1].endswith(" findings=1")            # HM003
     assert lines[2].endswith(" findings=3")            # SEM004, SEM005, SEM006
-    assert printer._events == {}                       # nothing kept once printed
+    assert printer.findings._events == {}                       # nothing kept once printed
 
 
 def test_headless_keeps_at_most_the_cap_of_a_long_flow() -> None:
@@ -107,7 +108,7 @@ def test_headless_keeps_at_most_the_cap_of_a_long_flow() -> None:
         task.cancel()
         return printer
     printer = asyncio.run(main())
-    assert list(printer._events.values()) == [None]    # dropped: bounded memory
+    assert list(printer.findings._events.values()) == [None]    # dropped: bounded memory
 
 
 # -- HAR and export ---------------------------------------------------------------------------
