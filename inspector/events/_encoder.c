@@ -21,6 +21,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <string.h>
 #include <time.h>
 
@@ -815,22 +816,93 @@ ring_record(Ring *self, PyObject *const *args, Py_ssize_t nargs)
     return rc == UNSUPPORTED ? Py_NewRef(Py_None) : PyLong_FromLongLong(seq);
 }
 
-static PyObject *
-record_bytes(Ring *self, long long seq)
+static Py_ssize_t
+record_size(Ring *self, long long seq)
 {
     int64_t start = self->starts[seq % self->capacity];
     int64_t end = seq + 1 < self->next_seq ? self->starts[(seq + 1) % self->capacity] : self->tail;
-    Py_ssize_t n = (Py_ssize_t)(end - start);
-    PyObject *out = PyBytes_FromStringAndSize(NULL, n);
-    if (out == NULL)
-        return NULL;
-    char *dst = PyBytes_AS_STRING(out);
+    return (Py_ssize_t)(end - start);
+}
+
+/* Copy record `seq` (record_size bytes) to dst; the arena may wrap inside it. */
+static void
+record_copy(Ring *self, long long seq, char *dst)
+{
+    int64_t start = self->starts[seq % self->capacity];
+    Py_ssize_t n = record_size(self, seq);
     Py_ssize_t at = (Py_ssize_t)(start % self->arena_size);
     Py_ssize_t first_part = self->arena_size - at < n ? self->arena_size - at : n;
     memcpy(dst, self->arena + at, first_part);
     if (first_part < n)
         memcpy(dst + first_part, self->arena, n - first_part);
+}
+
+static PyObject *
+record_bytes(Ring *self, long long seq)
+{
+    PyObject *out = PyBytes_FromStringAndSize(NULL, record_size(self, seq));
+    if (out == NULL)
+        return NULL;
+    record_copy(self, seq, PyBytes_AS_STRING(out));
     return out;
+}
+
+static char *
+put_le32(char *p, uint32_t v)
+{
+    p[0] = (char)(v & 0xff);
+    p[1] = (char)((v >> 8) & 0xff);
+    p[2] = (char)((v >> 16) & 0xff);
+    p[3] = (char)((v >> 24) & 0xff);
+    return p + 4;
+}
+
+/* _marshalled(seq, limit, max_bytes) -> (first_seq, count, blob, missed)
+ *
+ * Records from seq on, at most `limit` of them and, after the first, at most `max_bytes`
+ * of record bytes in all, as one bytes object equal to marshal.dumps(records, 2): a list
+ * ('[', count) of bytes objects ('s', size, data), little-endian 32-bit counts. What a
+ * publisher sends as it is, with no bytes object made per record. */
+static PyObject *
+ring_marshalled(Ring *self, PyObject *args)
+{
+    long long seq;
+    Py_ssize_t limit, max_bytes;
+    if (!PyArg_ParseTuple(args, "Lnn", &seq, &limit, &max_bytes))
+        return NULL;
+    if (self->starts == NULL) {
+        PyErr_SetString(PyExc_ValueError, "Ring.__init__ was not called");
+        return NULL;
+    }
+    long long start = seq > self->first_seq ? seq : self->first_seq;
+    long long stop = start;
+    Py_ssize_t payload = 0;
+    while (stop < self->next_seq && stop - start < limit) {
+        Py_ssize_t n = record_size(self, stop);
+        if (stop > start && payload + n > max_bytes)
+            break;
+        payload += n;
+        stop++;
+    }
+    Py_ssize_t count = (Py_ssize_t)(stop - start);
+    if (count > INT32_MAX || payload > PY_SSIZE_T_MAX - 5 * (count + 1)) {
+        PyErr_SetString(PyExc_OverflowError, "too many records for one batch");
+        return NULL;
+    }
+    PyObject *blob = PyBytes_FromStringAndSize(NULL, 5 + 5 * count + payload);
+    if (blob == NULL)
+        return NULL;
+    char *p = PyBytes_AS_STRING(blob);
+    *p++ = '[';
+    p = put_le32(p, (uint32_t)count);
+    for (long long s = start; s < stop; s++) {
+        Py_ssize_t n = record_size(self, s);
+        *p++ = 's';
+        p = put_le32(p, (uint32_t)n);
+        record_copy(self, s, p);
+        p += n;
+    }
+    return Py_BuildValue("(LnNL)", start, count, blob, start - seq);
 }
 
 /* since(seq, limit=None) -> (first_seq, [records], missed) */
@@ -903,6 +975,8 @@ static PyMethodDef ring_methods[] = {
      "record(conn, kind, t0, message, limit, skip) -> seq | None: encode and store an event."},
     {"_since", (PyCFunction)(void (*)(void))ring_since, METH_VARARGS | METH_KEYWORDS,
      "_since(seq, limit=None) -> (first_seq, records, missed)"},
+    {"_marshalled", (PyCFunction)ring_marshalled, METH_VARARGS,
+     "_marshalled(seq, limit, max_bytes) -> (first_seq, count, marshal.dumps(records, 2), missed)"},
     {"clear", (PyCFunction)ring_clear, METH_NOARGS,
      "Forget every record (counted neither as dropped nor as missed by readers)."},
     {NULL, NULL, 0, NULL},

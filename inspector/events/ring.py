@@ -17,13 +17,14 @@ thread sees whole records only.
 
 from __future__ import annotations
 
+import marshal
 from collections import deque
 from dataclasses import dataclass
 from itertools import islice
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from inspector._native import native
-from inspector.events.model import encode_event
+from inspector.events.model import MARSHAL_VERSION, encode_event
 
 DEFAULT_CAPACITY = 200_000
 DEFAULT_MAX_BYTES = 64 * 1024 * 1024
@@ -40,6 +41,21 @@ class Batch:
     @property
     def next_seq(self) -> int:
         return self.first_seq + len(self.records)
+
+
+@dataclass(frozen=True, slots=True)
+class Marshalled:
+    """`count` records from `first_seq` as one `marshal.dumps(records, 2)`, and how many
+    before them were lost: a batch to send on without a bytes object per record."""
+
+    first_seq: int
+    count: int
+    blob: bytes
+    missed: int
+
+    @property
+    def next_seq(self) -> int:
+        return self.first_seq + self.count
 
 
 class Ring(Protocol):
@@ -63,6 +79,7 @@ class Ring(Protocol):
     def record(self, conn: int, kind: str, t0: float, message: Any, limit: int,
                skip: tuple[str, ...] | None) -> int | None: ...
     def since(self, seq: int, limit: int | None = None) -> Batch: ...
+    def marshalled(self, seq: int, limit: int, max_bytes: int) -> Marshalled: ...
     def clear(self) -> None: ...
 
 
@@ -135,6 +152,18 @@ class PyRingBuffer:
         """Records from `seq` on (at most `limit`), and how many before them were lost."""
         return Batch(*self._since(seq, limit))
 
+    def marshalled(self, seq: int, limit: int, max_bytes: int) -> Marshalled:
+        """Records from `seq` on: at most `limit`, and at most `max_bytes` of them after
+        the first (one larger record goes alone), marshalled as one list."""
+        first, records, missed = self._since(seq, limit)
+        total = 0
+        for count, record in enumerate(records):
+            total += len(record)
+            if count and total > max_bytes:
+                del records[count:]
+                break
+        return Marshalled(first, len(records), marshal.dumps(records, MARSHAL_VERSION), missed)
+
     def clear(self) -> None:
         """Forget every record (counted neither as dropped nor as missed by readers)."""
         self._generation += 1
@@ -167,6 +196,11 @@ else:
         def since(self, seq: int, limit: int | None = None) -> Batch:
             """Records from `seq` on (at most `limit`), and how many before them were lost."""
             return Batch(*self._since(seq, limit))
+
+        def marshalled(self, seq: int, limit: int, max_bytes: int) -> Marshalled:
+            """Records from `seq` on: at most `limit`, and at most `max_bytes` of them after
+            the first (one larger record goes alone), marshalled as one list in C."""
+            return Marshalled(*self._marshalled(seq, limit, max_bytes))
 
     RING = "c"
 

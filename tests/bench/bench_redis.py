@@ -46,8 +46,9 @@ class Redis:
     def __init__(self) -> None:
         self.port = free_port()
         self.dir = tempfile.mkdtemp(prefix="bench-redis-")
+        # On wrk's core, as the world outside the server is: the server's core is its own.
         self.proc = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+            [*_pinned(1), "redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
              "--appendonly", "no", "--dir", self.dir], stdout=subprocess.DEVNULL)
         deadline = time.monotonic() + 10
         while self.cli("PING") != "PONG":
@@ -91,29 +92,66 @@ def _serve(app: str, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], int]
     raise RuntimeError("uvicorn did not start")
 
 
+def _cpu_ns(pid: int) -> dict[str, int]:
+    """Nanoseconds on a CPU so far: the main thread's and the other threads' (Linux
+    schedstat; {} elsewhere)."""
+    out: dict[str, int] = {}
+    try:
+        for task in os.scandir(f"/proc/{pid}/task"):
+            with open(f"{task.path}/schedstat") as stat:
+                name = "main thread" if task.name == str(pid) else "other threads"
+                out[name] = out.get(name, 0) + int(stat.read().split()[0])
+    except OSError:
+        pass
+    return out
+
+
 def bench_wrk(redis: Redis, rounds: int, duration: float) -> None:
     servers = {"capture": _serve("wrapped_no_tap", {}),
                "capture+publish": _serve("wrapped_no_tap",
                                          {"ASGI_INSPECTOR_PUBLISH": redis.url("wrk")})}
     per: dict[str, list[tuple[float, float]]] = {name: [] for name in servers}
+    cpu: dict[str, list[dict[str, float]]] = {name: [] for name in servers}
     try:
         for _, port in servers.values():
-            _wrk(port, "/", 1, None)
+            _wrk(port, "/", 2, None)
+        order = list(servers.items())
         for _ in range(rounds):
-            for name, (_, port) in servers.items():
-                per[name].append(_wrk(port, "/", duration, None))
+            # The host's speed drifts over seconds: short rounds, the two servers back to
+            # back in alternating order, and the ratio taken within each round.
+            for name, (proc, port) in order:
+                before = _cpu_ns(proc.pid)
+                rps, p99 = _wrk(port, "/", duration, None)
+                after = _cpu_ns(proc.pid)
+                per[name].append((rps, p99))
+                cpu[name].append({thread: (ns - before.get(thread, 0)) / 1e3 / (rps * duration)
+                                  for thread, ns in after.items()})
+            order.reverse()
     finally:
         for proc, _ in servers.values():
             proc.terminate()
             proc.wait(10)
-    base_rps = statistics.median(r for r, _ in per["capture"])
-    base_p99 = statistics.median(p for _, p in per["capture"])
-    print(f"## wrk -t1 -c32 GET /, {duration:g} s x {rounds} rounds alternating; medians")
+    base = per["capture"]
+    print(f"## wrk -t1 -c32 GET /, {duration:g} s x {rounds} rounds, order alternating; "
+          f"medians of the per-round ratios to capture alone")
     for name, samples in per.items():
         rps = statistics.median(r for r, _ in samples)
         p99 = statistics.median(p for _, p in samples)
-        print(f"{name:18} {rps:>8.0f} req/s ({rps / base_rps:.3f}x)  p99 {p99:.2f} ms "
-              f"({p99 / base_p99:.2f}x)   rounds: {[round(r) for r, _ in samples]}")
+        rps_ratio = statistics.median(r / b for (r, _), (b, _) in zip(samples, base))
+        p99_ratio = statistics.median(p / b for (_, p), (_, b) in zip(samples, base))
+        print(f"{name:18} {rps:>8.0f} req/s ({rps_ratio:.3f}x)  p99 {p99:.2f} ms "
+              f"({p99_ratio:.2f}x)   rounds: {[round(r) for r, _ in samples]}")
+    # CPU time per request is what a CPU-bound server's throughput is the inverse of, and
+    # unlike req/s it does not move with the time the host gives other guests.
+    print("## server CPU per request (medians; threads by name)")
+    base_cpu = [sum(r.values()) for r in cpu["capture"]]
+    for name, rounds_cpu in cpu.items():
+        total = [sum(r.values()) for r in rounds_cpu]
+        threads = {t: statistics.median(r.get(t, 0.0) for r in rounds_cpu)
+                   for t in rounds_cpu[0] if any(r.get(t, 0.0) > 0.01 for r in rounds_cpu)}
+        ratio = statistics.median(b / t for t, b in zip(total, base_cpu))
+        print(f"{name:18} {statistics.median(total):6.2f} µs ({ratio:.3f}x the throughput "
+              f"of capture alone)  " + ", ".join(f"{t} {v:.2f} µs" for t, v in threads.items()))
     print(f"stream entries: {redis.cli('XLEN', 'wrk')}")
 
 

@@ -18,7 +18,7 @@ import marshal
 from dataclasses import dataclass
 from typing import Any
 
-from inspector.events.model import MARSHAL_VERSION, Event, decode_records
+from inspector.events.model import Event, decode_records
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,13 +44,24 @@ class Sender:
                 "max_bytes": self.max_bytes}
 
 
-def encode_entry(sender: Sender, first_seq: int, records: list[bytes], *,
-                 unpublished: int, ring_dropped: int) -> dict[str, Any]:
-    """The fields of the entry carrying `records` (seqs `first_seq` on)."""
+def sender_fields(sender: Sender) -> dict[str, Any]:
+    """The fields every entry of `sender` carries alike."""
     return {"h": sender.host, "p": sender.pid, "i": sender.instance, "a": sender.app,
-            "t": repr(sender.started), "s": first_seq,
-            "r": marshal.dumps(records, MARSHAL_VERSION), "d": unpublished,
-            "x": ring_dropped, "c": sender.capacity, "m": sender.max_bytes}
+            "t": repr(sender.started), "c": sender.capacity, "m": sender.max_bytes}
+
+
+def batch_fields(first_seq: int, records: bytes, *, unpublished: int,
+                 ring_dropped: int) -> dict[str, Any]:
+    """The fields of one entry's batch: `records` (seqs `first_seq` on) marshalled as the
+    ring hands them out (`Ring.marshalled`), and the sender's counters."""
+    return {"s": first_seq, "r": records, "d": unpublished, "x": ring_dropped}
+
+
+def encode_entry(sender: Sender, first_seq: int, records: bytes, *,
+                 unpublished: int, ring_dropped: int) -> dict[str, Any]:
+    """All the fields of the entry carrying `records`."""
+    return {**sender_fields(sender), **batch_fields(first_seq, records, unpublished=unpublished,
+                                                    ring_dropped=ring_dropped)}
 
 
 class EntryError(ValueError):

@@ -2,7 +2,8 @@
 
 `RedisSink.run` is a task on the publisher thread's loop (never the app's): it reads the
 ring buffer from behind, as the capture-file writer does, and appends batches of records
-as stream entries (`XADD key MAXLEN ~ N`, several in one pipeline). The ring is the
+as stream entries (`XADD key MAXLEN ~ N`, several written at once on one connection,
+packed by `resp.XaddPacker` so a batch is never copied into a command buffer). The ring is the
 bounded queue: when Redis is down or too slow to keep up, what the sink cannot send is
 skipped and counted in `unpublished` (fire-and-forget: the app never waits), and the
 sink tries again after a back-off that doubles up to `max_backoff` seconds.
@@ -14,11 +15,11 @@ import asyncio
 import logging
 import os
 import socket
-from bisect import bisect_right
-from itertools import accumulate, count
+from itertools import count
 from typing import TYPE_CHECKING, Any
 
-from inspector.tap.redis.entry import Sender, encode_entry
+from inspector.tap.redis.entry import Sender, batch_fields, sender_fields
+from inspector.tap.redis.resp import XaddPacker
 from inspector.tap.redis.url import RedisTarget
 
 if TYPE_CHECKING:
@@ -41,6 +42,7 @@ class RedisSink:
         self.target = target
         self.sender = Sender(socket.gethostname(), os.getpid(), next(_instances), app,
                              started, ring.capacity, ring.max_bytes)
+        self._xadd = XaddPacker(target.stream, target.maxlen, sender_fields(self.sender))
         self.interval = interval
         self.batch = batch
         self.entry_bytes = entry_bytes
@@ -63,29 +65,23 @@ class RedisSink:
     def _entries(self) -> list[tuple[int, dict[str, Any]]]:
         """The next round's entries: (events, fields); skips a backlog beyond the bound.
 
-        One read of the ring per round, cut into entries of up to `batch` records and about
-        `entry_bytes` (a larger record goes alone), so a stream of `maxlen` entries holds
-        about maxlen x entry_bytes at most."""
+        Up to `round_records` records, cut into entries of up to `batch` records and
+        about `entry_bytes` (a larger record goes alone), so a stream of `maxlen` entries
+        holds about maxlen x entry_bytes at most."""
         ring = self.ring
         self._skip_to(ring.next_seq - self.max_backlog)
-        got = ring.since(self.seq, limit=self.round_records)
-        self.unpublished += got.missed              # evicted before we read them
-        records = got.records
-        self.seq = got.first_seq + len(records)
-        if not records:
-            return []
-        ends = list(accumulate(map(len, records)))
         out: list[tuple[int, dict[str, Any]]] = []
-        start, dropped, unpublished = 0, ring.dropped, self.unpublished
-        while start < len(records):
-            base = ends[start - 1] if start else 0
-            stop = bisect_right(ends, base + self.entry_bytes, start + 1,
-                                min(len(records), start + self.batch))
-            stop = max(stop, start + 1)
-            out.append((stop - start, encode_entry(
-                self.sender, got.first_seq + start, records[start:stop],
-                unpublished=unpublished, ring_dropped=dropped)))
-            start = stop
+        left = self.round_records
+        while left > 0:
+            got = ring.marshalled(self.seq, min(left, self.batch), self.entry_bytes)
+            self.unpublished += got.missed          # evicted before we read them
+            self.seq = got.next_seq
+            if not got.count:
+                break
+            left -= got.count
+            out.append((got.count, batch_fields(
+                got.first_seq, got.blob, unpublished=self.unpublished,
+                ring_dropped=ring.dropped)))
         return out
 
     async def send_round(self) -> int:
@@ -94,18 +90,30 @@ class RedisSink:
         entries = self._entries()
         if not entries:
             return 0
+        chunks = [chunk for _, fields in entries for chunk in self._xadd.pack(fields)]
         try:
-            async with self._client.pipeline(transaction=False) as pipe:
-                for _, fields in entries:
-                    pipe.xadd(self.target.stream, fields, maxlen=self.target.maxlen,
-                              approximate=True)
-                await asyncio.wait_for(pipe.execute(), self.timeout * 2)
+            await asyncio.wait_for(self._send(chunks, len(entries)), self.timeout * 2)
         except BaseException:
             self.unpublished += sum(n for n, _ in entries)
             raise
         sent = sum(n for n, _ in entries)
         self.published += sent
         return sent
+
+    async def _send(self, chunks: list[bytes], commands: int) -> None:
+        """Write `commands` packed commands at once and read their replies; a connection
+        left with replies unread (an error, a timeout) is closed, never reused."""
+        pool = self._client.connection_pool
+        conn = await pool.get_connection()
+        try:
+            await conn.send_packed_command(chunks, check_health=False)
+            for _ in range(commands):
+                await conn.read_response()
+        except BaseException:
+            await conn.disconnect(nowait=True)
+            raise
+        finally:
+            await pool.release(conn)
 
     async def run(self) -> None:
         """Publish until cancelled; never raises (a failure waits for the back-off)."""
@@ -132,10 +140,11 @@ class RedisSink:
                     self.connected = True
                     log.info("asgi-inspector: publishing to %s", self.target.masked)
                 backoff = 0.25
-                if self.seq >= self.ring.next_seq:
-                    await asyncio.sleep(self.interval)     # caught up: wait for more
-                else:
-                    await asyncio.sleep(0)
+                # A round short of `round_records` read all there was: wait `interval`
+                # for the next batch to gather. Under load something always arrives
+                # during a round, and going again at once would send a stream of tiny
+                # batches, each costing the app's loop a GIL switch or two.
+                await asyncio.sleep(0 if sent >= self.round_records else self.interval)
         finally:
             # Stopping (the app exits): one last round for what is left, bounded.
             try:

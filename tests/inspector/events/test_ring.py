@@ -59,6 +59,29 @@ def test_byte_cap_evicts_oldest(Ring: type) -> None:
     assert ring.since(0).records == [bytes([i]) * 10 for i in (1, 2, 3)]
 
 
+@given(sizes=st.lists(st.integers(0, 300), max_size=60), seq=st.integers(0, 70),
+       limit=st.integers(0, 70), max_bytes=st.integers(0, 2000))
+@settings(max_examples=150, deadline=None)
+def test_marshalled_is_marshal_of_the_records_cut_to_the_bounds(
+        sizes: list[int], seq: int, limit: int, max_bytes: int) -> None:
+    """Both rings: the records since `seq`, at most `limit`, at most `max_bytes` after the
+    first, as marshal.dumps would write them; the arena wraps inside records here."""
+    import marshal
+
+    for Ring in IMPLEMENTATIONS:
+        ring = Ring(capacity=40, max_bytes=3000)
+        for i, n in enumerate(sizes):
+            ring.append(bytes([i % 256]) * n + b"\r\n" * (n % 3))
+        batch = ring.since(seq, limit)
+        records = batch.records
+        while len(records) > 1 and sum(map(len, records)) > max_bytes:
+            records = records[:-1]
+        got = ring.marshalled(seq, limit, max_bytes)
+        assert (got.first_seq, got.count, got.missed) == (batch.first_seq, len(records),
+                                                          batch.missed), Ring
+        assert got.blob == marshal.dumps(records, 2) and got.next_seq == seq + got.missed + got.count
+
+
 def test_limit_and_clear(Ring: type) -> None:
     ring = Ring(capacity=8)
     for i in range(6):

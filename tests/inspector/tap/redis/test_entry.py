@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import marshal
+
 import pytest
 
 from inspector.events.model import encode_record
@@ -24,7 +26,7 @@ def as_redis(fields: dict) -> dict[bytes, bytes]:
 
 
 def entry(first: int, n: int, unpublished: int = 0):
-    return decode_entry(as_redis(encode_entry(SENDER, first, records(n),
+    return decode_entry(as_redis(encode_entry(SENDER, first, marshal.dumps(records(n), 2),
                                               unpublished=unpublished, ring_dropped=7)))
 
 
@@ -64,9 +66,9 @@ def test_an_overlap_is_not_delivered_twice() -> None:
 
 @pytest.mark.parametrize("broken", [
     {b"h": b"x"},
-    {**as_redis(encode_entry(SENDER, 0, records(1), unpublished=0, ring_dropped=0)),
+    {**as_redis(encode_entry(SENDER, 0, marshal.dumps(records(1), 2), unpublished=0, ring_dropped=0)),
      b"r": b"not marshal"},
-    {**as_redis(encode_entry(SENDER, 0, records(1), unpublished=0, ring_dropped=0)),
+    {**as_redis(encode_entry(SENDER, 0, marshal.dumps(records(1), 2), unpublished=0, ring_dropped=0)),
      b"p": b"pid"},
 ])
 def test_foreign_entries_are_refused(broken: dict[bytes, bytes]) -> None:
