@@ -26,7 +26,7 @@ import sys
 import tempfile
 import time
 
-from tests.bench.bench_middleware import ROOT
+from tests import ROOT
 from tests.conftest import free_port
 
 BODY = b"a" * 1024

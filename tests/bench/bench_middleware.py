@@ -28,21 +28,13 @@ import argparse
 import asyncio
 import gc
 import os
-import re
 import shutil
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
-from tests.conftest import free_port
-
-ROOT = Path(__file__).resolve().parents[2]
-
+from tests.bench.wrk import serve, wrk
 
 # ---------------------------------------------------------------- in-process
 
@@ -148,54 +140,8 @@ def _inprocess(rounds: int, n: int = 20_000) -> dict[str, float]:
 
 # ---------------------------------------------------------------- wrk
 
-def _pinned(cpu: int) -> list[str]:
-    """`taskset -c N` where there are two cores or more: the server on one, wrk on the other.
-
-    Unpinned, two identical bare servers differed by up to 5% in one run (the scheduler
-    moving them and wrk between the cores); pinned, by under 1%.
-    """
-    if shutil.which("taskset") and (os.cpu_count() or 1) >= 2:
-        return ["taskset", "-c", str(cpu)]
-    return []
-
-
 # What each served name runs: the app in tests.bench.bench_apps, and the environment.
 _SERVED = {"pure": ("wrapped", {"ASGI_INSPECTOR_PURE_PYTHON": "1"})}
-
-
-def _serve(name: str) -> tuple[subprocess.Popen[bytes], int]:
-    port = free_port()
-    app, extra_env = _SERVED.get(name, (name, {}))
-    env = {k: v for k, v in os.environ.items() if k != "ASGI_INSPECTOR_PURE_PYTHON"}
-    proc = subprocess.Popen(
-        [*_pinned(0), sys.executable, "-m", "uvicorn", f"tests.bench.bench_apps:{app}", "--port", str(port),
-         "--no-access-log", "--log-level", "warning"], cwd=ROOT, env={**env, **extra_env})
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return proc, port
-        except OSError:
-            time.sleep(0.05)
-    proc.kill()
-    raise RuntimeError(f"uvicorn {app} did not start")
-
-
-_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
-
-
-def _wrk(port: int, path: str, duration: float, script: str | None,
-         pin: bool = True) -> tuple[float, float]:
-    cmd = [*(_pinned(1) if pin else []), "wrk", "-t1", "-c32", f"-d{duration:g}s", "--latency"]
-    if script:
-        cmd += ["-s", script]
-    out = subprocess.run(cmd + [f"http://127.0.0.1:{port}{path}"], capture_output=True,
-                         text=True, check=True).stdout
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-    value, unit = re.search(r"99%\s+([\d.]+)(us|ms|s)", out).groups()  # type: ignore[union-attr]
-    if re.search(r"Non-2xx|Socket errors", out):
-        raise RuntimeError("wrk saw errors:\n" + out)
-    return rps, float(value) * _UNITS[unit]
 
 
 def _wrk_rounds(rounds: int, duration: float,
@@ -206,17 +152,17 @@ def _wrk_rounds(rounds: int, duration: float,
     post.write('wrk.method = "POST"\nwrk.body = string.rep("a", 1024)\n'
                'wrk.headers["Content-Type"] = "application/octet-stream"\n')
     post.close()
-    servers = {name: _serve(name) for name in apps}
+    servers = {name: serve(*_SERVED.get(name, (name, {}))) for name in apps}
     results: dict[str, dict[str, list[tuple[float, float]]]] = {}
     try:
         for workload, path, script in (("GET hello", "/", None),
                                        ("POST 1 KiB echo", "/echo", post.name)):
             for _, port in servers.values():
-                _wrk(port, path, 1, script)               # warm up
+                wrk(port, path, 1, script)               # warm up
             per = results.setdefault(workload, {name: [] for name in servers})
             for _ in range(rounds):
                 for name, (_, port) in servers.items():   # alternate within each round
-                    per[name].append(_wrk(port, path, duration, script))
+                    per[name].append(wrk(port, path, duration, script))
     finally:
         for proc, _ in servers.values():
             proc.terminate()

@@ -31,7 +31,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tests.bench.bench_middleware import ROOT, _wrk
+from tests import ROOT
+from tests.bench.wrk import wrk
 from tests.conftest import free_port
 
 
@@ -165,10 +166,10 @@ def main() -> None:
         http: dict[str, list[tuple[float, float]]] = {name: [] for name in targets}
         ws = {(client, name): [] for client in clients for name in targets}
         for port in targets.values():
-            _wrk(port, "/", 1, None, pin=False)
+            wrk(port, "/", 1, None, pin=False)
         for _ in range(args.rounds):
             for name, port in targets.items():
-                http[name].append(_wrk(port, "/", args.duration, None, pin=False))
+                http[name].append(wrk(port, "/", args.duration, None, pin=False))
             for client, rate in clients.items():
                 for name, port in targets.items():
                     ws[client, name].append(run(client, rate(port, args.duration)))
@@ -191,7 +192,7 @@ def main() -> None:
         before = _rss_mib(proxy.pid)
         done = 0
         while done < 100_000:
-            rps, _ = _wrk(proxy_port, "/", 5, None, pin=False)
+            rps, _ = wrk(proxy_port, "/", 5, None, pin=False)
             done += int(rps * 5)
         print(f"\n## Proxy memory: RSS {before:.0f} MiB before, {_rss_mib(proxy.pid):.0f} MiB "
               f"after {done:,} more requests (ring cap 64 MiB)")

@@ -28,17 +28,15 @@ import asyncio
 import multiprocessing
 import os
 import shutil
-import socket
 import statistics
 import subprocess
-import sys
 import tempfile
 import threading
 import time
 from typing import Any
 
 from tests.bench.bench_dashboard import Probe, flow_events, produce, run_live
-from tests.bench.bench_middleware import ROOT, _pinned, _wrk
+from tests.bench.wrk import paired, pinned, serve
 from tests.conftest import free_port
 
 
@@ -48,7 +46,7 @@ class Redis:
         self.dir = tempfile.mkdtemp(prefix="bench-redis-")
         # On wrk's core, as the world outside the server is: the server's core is its own.
         self.proc = subprocess.Popen(
-            [*_pinned(1), "redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+            [*pinned(1), "redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
              "--appendonly", "no", "--dir", self.dir], stdout=subprocess.DEVNULL)
         deadline = time.monotonic() + 10
         while self.cli("PING") != "PONG":
@@ -75,83 +73,16 @@ class Redis:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def _serve(app: str, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], int]:
-    port = free_port()
-    proc = subprocess.Popen(
-        [*_pinned(0), sys.executable, "-m", "uvicorn", f"tests.bench.bench_apps:{app}",
-         "--port", str(port), "--no-access-log", "--log-level", "warning"], cwd=ROOT,
-        env={**os.environ, **env})
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return proc, port
-        except OSError:
-            time.sleep(0.05)
-    proc.kill()
-    raise RuntimeError("uvicorn did not start")
-
-
-def _cpu_ns(pid: int) -> dict[str, int]:
-    """Nanoseconds on a CPU so far: the main thread's and the other threads' (Linux
-    schedstat; {} elsewhere)."""
-    out: dict[str, int] = {}
-    try:
-        for task in os.scandir(f"/proc/{pid}/task"):
-            with open(f"{task.path}/schedstat") as stat:
-                name = "main thread" if task.name == str(pid) else "other threads"
-                out[name] = out.get(name, 0) + int(stat.read().split()[0])
-    except OSError:
-        pass
-    return out
-
-
 def bench_wrk(redis: Redis, rounds: int, duration: float) -> None:
-    servers = {"capture": _serve("wrapped_no_tap", {}),
-               "capture+publish": _serve("wrapped_no_tap",
-                                         {"ASGI_INSPECTOR_PUBLISH": redis.url("wrk")})}
-    per: dict[str, list[tuple[float, float]]] = {name: [] for name in servers}
-    cpu: dict[str, list[dict[str, float]]] = {name: [] for name in servers}
+    servers = {"capture": serve("wrapped_no_tap"),
+               "capture+publish": serve("wrapped_no_tap",
+                                        {"ASGI_INSPECTOR_PUBLISH": redis.url("wrk")})}
     try:
-        for _, port in servers.values():
-            _wrk(port, "/", 2, None)
-        order = list(servers.items())
-        for _ in range(rounds):
-            # The host's speed drifts over seconds: short rounds, the two servers back to
-            # back in alternating order, and the ratio taken within each round.
-            for name, (proc, port) in order:
-                before = _cpu_ns(proc.pid)
-                rps, p99 = _wrk(port, "/", duration, None)
-                after = _cpu_ns(proc.pid)
-                per[name].append((rps, p99))
-                cpu[name].append({thread: (ns - before.get(thread, 0)) / 1e3 / (rps * duration)
-                                  for thread, ns in after.items()})
-            order.reverse()
+        paired(servers, rounds, duration)
     finally:
         for proc, _ in servers.values():
             proc.terminate()
             proc.wait(10)
-    base = per["capture"]
-    print(f"## wrk -t1 -c32 GET /, {duration:g} s x {rounds} rounds, order alternating; "
-          f"medians of the per-round ratios to capture alone")
-    for name, samples in per.items():
-        rps = statistics.median(r for r, _ in samples)
-        p99 = statistics.median(p for _, p in samples)
-        rps_ratio = statistics.median(r / b for (r, _), (b, _) in zip(samples, base))
-        p99_ratio = statistics.median(p / b for (_, p), (_, b) in zip(samples, base))
-        print(f"{name:18} {rps:>8.0f} req/s ({rps_ratio:.3f}x)  p99 {p99:.2f} ms "
-              f"({p99_ratio:.2f}x)   rounds: {[round(r) for r, _ in samples]}")
-    # CPU time per request is what a CPU-bound server's throughput is the inverse of, and
-    # unlike req/s it does not move with the time the host gives other guests.
-    print("## server CPU per request (medians; threads by name)")
-    base_cpu = [sum(r.values()) for r in cpu["capture"]]
-    for name, rounds_cpu in cpu.items():
-        total = [sum(r.values()) for r in rounds_cpu]
-        threads = {t: statistics.median(r.get(t, 0.0) for r in rounds_cpu)
-                   for t in rounds_cpu[0] if any(r.get(t, 0.0) > 0.01 for r in rounds_cpu)}
-        ratio = statistics.median(b / t for t, b in zip(total, base_cpu))
-        print(f"{name:18} {statistics.median(total):6.2f} µs ({ratio:.3f}x the throughput "
-              f"of capture alone)  " + ", ".join(f"{t} {v:.2f} µs" for t, v in threads.items()))
     print(f"stream entries: {redis.cli('XLEN', 'wrk')}")
 
 
