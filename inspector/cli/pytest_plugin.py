@@ -38,10 +38,10 @@ class Session:
         from inspector.capture.middleware import InspectorMiddleware
 
         if isinstance(app, InspectorMiddleware):
-            self.middlewares.setdefault(id(app.app), app)
+            self.middlewares.setdefault(id(app.given_app), app)
             return app
         mw = self.middlewares.get(id(app))
-        if mw is None or mw.app is not app:
+        if mw is None or mw.given_app is not app:
             mw = self.middlewares[id(app)] = InspectorMiddleware(app, tap=False)
         return mw
 

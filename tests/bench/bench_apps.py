@@ -112,6 +112,7 @@ bare = make_app()
 wrapped = InspectorMiddleware(make_app())
 naive = NaiveRecorder(make_app())
 wrapped_no_tap = InspectorMiddleware(make_app(), tap=False)
+watched = InspectorMiddleware(make_app(), watch_disconnects=True)
 pycall = PythonCallMiddleware(make_app())
 
 

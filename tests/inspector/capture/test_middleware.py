@@ -40,7 +40,8 @@ def http_scope(path: str = "/", method: str = "GET", **extra: Any) -> dict[str, 
     return scope
 
 
-async def test_same_objects_same_order_both_ways() -> None:
+@pytest.mark.parametrize("watch", [False, True], ids=["plain", "watch_disconnects"])
+async def test_same_objects_same_order_both_ways(watch: bool) -> None:
     seen_by_app: list[Any] = []
     response_messages = [
         {"type": "http.response.start", "status": 201, "headers": [(b"a", b"b")]},
@@ -59,7 +60,8 @@ async def test_same_objects_same_order_both_ways() -> None:
                 {"type": "http.request", "body": b"2"}]
     server = FakeServer(incoming)
     scope = http_scope(method="POST")
-    await InspectorMiddleware(app, tap=False)(scope, server.receive, server.send)
+    await InspectorMiddleware(app, tap=False, watch_disconnects=watch)(
+        scope, server.receive, server.send)
     assert seen_by_app[0] is scope
     assert all(a is b for a, b in zip(seen_by_app[1:], server.given))
     assert len(server.sent) == 3 and all(a is b for a, b in zip(server.sent, response_messages))
@@ -278,10 +280,11 @@ REQUESTS = [
 ]
 
 
-def test_byte_identical_responses_with_and_without(serve: Any) -> None:
+@pytest.mark.parametrize("watch", [False, True], ids=["plain", "watch_disconnects"])
+def test_byte_identical_responses_with_and_without(serve: Any, watch: bool) -> None:
     options = {"lifespan": "off", "date_header": False, "server_header": False}
     bare = serve(starlette_app(), **options)
-    wrapped_mw = InspectorMiddleware(starlette_app(), tap=False)
+    wrapped_mw = InspectorMiddleware(starlette_app(), tap=False, watch_disconnects=watch)
     wrapped = serve(wrapped_mw, **options)
     for request in REQUESTS:
         plain = raw_exchange(bare.port, request)

@@ -32,9 +32,9 @@ def one_connection(mw: InspectorMiddleware, kind: str = "http") -> list[Any]:
     return wait_for(done)
 
 
-@pytest.fixture
-def wrapped(serve: Any) -> tuple[InspectorMiddleware, str]:
-    mw = InspectorMiddleware(starlette_app(), tap=False)
+@pytest.fixture(params=[False, True], ids=["plain", "watch_disconnects"])
+def wrapped(serve: Any, request: pytest.FixtureRequest) -> tuple[InspectorMiddleware, str]:
+    mw = InspectorMiddleware(starlette_app(), tap=False, watch_disconnects=request.param)
     server = serve(mw, lifespan="off")
     return mw, server.url
 

@@ -146,3 +146,52 @@ def test_served_without_uvicorns_access_log() -> None:
     finally:
         server.sock.close()
         server.middleware.close()
+
+
+SLOW_APP = '''
+import asyncio
+
+
+async def app(scope, receive, send):
+    if scope["type"] != "http":
+        return
+    while (await receive()).get("more_body"):
+        pass
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await asyncio.sleep(0.4)
+    await send({"type": "http.response.body", "body": b"late"})
+'''
+
+
+def test_run_watch_disconnects_records_a_client_who_hangs_up(tmp_path: Path) -> None:
+    (tmp_path / "slowapp.py").write_text(SLOW_APP)
+    port = free_port()
+    save = tmp_path / "watch.jsonl"
+    proc = start("run", "slowapp:app", "--app-dir", str(tmp_path), "--port", str(port),
+                 "--save", str(save), "--no-tap", "--watch-disconnects")
+    try:
+        wait_for(lambda: proc.poll() is None and answers(f"http://127.0.0.1:{port}/"),
+                 timeout=20)
+        with socket.create_connection(("127.0.0.1", port)) as sock:
+            sock.sendall(b"POST /work HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}")
+            sock.recv(100)                    # the response head; then hang up
+
+        def work_ended() -> bool:
+            try:
+                flows = fold_events(read_capture(save))
+            except Exception:                 # a line still being written
+                return False
+            return any(f.path == "/work" and f.app_exited for f in flows)
+        wait_for(work_ended, timeout=10)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 0, err
+    [flow] = [f for f in fold_events(read_capture(save)) if f.path == "/work"]
+    events = [e for e in read_capture(save) if e.conn == flow.conn]
+    assert [(e.kind, e.type) for e in events] == [
+        ("scope", "http"), ("receive", "http.request"), ("send", "http.response.start"),
+        ("receive", "http.disconnect"), ("send", "http.response.body"),
+        ("exit", "inspector.exit")]
+    line = next(line for line in out.splitlines() if " POST /work " in line)
+    assert "findings=" in line, out
