@@ -17,7 +17,8 @@ from tests.conftest import wait_for
 
 SCOPE = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
          "scheme": "http", "path": "/work", "raw_path": b"/work", "query_string": b"",
-         "root_path": "", "headers": [(b"host", b"test")], "client": ("127.0.0.1", 1234),
+         "root_path": "", "headers": [(b"host", b"test"), (b"content-length", b"2")],
+         "client": ("127.0.0.1", 1234),
          "server": ("127.0.0.1", 80)}
 
 
@@ -184,6 +185,41 @@ async def test_other_scopes_and_excluded_paths_are_not_watched() -> None:
     assert client.asked == 2 and mw.events() == []
 
 
+async def test_a_request_without_a_body_is_watched_from_the_start() -> None:
+    """A GET handler that never calls receive(): the watch takes the request's one
+    http.request at once (kept for the app), then waits for the client to leave."""
+    async def handler(scope: Any, receive: Any, send: Any) -> None:
+        await asyncio.sleep(0.15)
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"late"})
+
+    client = Client([{"type": "http.request", "body": b"", "more_body": False}])
+    get = {**SCOPE, "method": "GET", "headers": [(b"host", b"test")]}
+    mw = InspectorMiddleware(handler, tap=False, watch_disconnects=True)
+    asyncio.get_running_loop().call_later(0.05, client.leave)
+    await mw(get, client.receive, client.send)
+    assert kinds(mw) == [("scope", "http"), ("receive", "http.request"),
+                         ("receive", "http.disconnect"), ("send", "http.response.start"),
+                         ("send", "http.response.body"), ("exit", "inspector.exit")]
+    assert mw.events()[1].time < 0.04 < mw.events()[2].time < 0.14
+    [(flow, analysis)] = analyse_events(mw.events())
+    assert "TL002" in {f.rule for f in analysis.findings}
+
+
+@pytest.mark.parametrize("headers", [
+    [(b"transfer-encoding", b"chunked")], [(b"content-length", b"5")],
+    [(b"expect", b"100-continue"), (b"content-length", b"0")], [("not", "bytes")]])
+async def test_a_request_that_may_have_a_body_is_not_read_ahead(headers: list[Any]) -> None:
+    async def answers(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    client = Client([{"type": "http.request", "body": b"hello", "more_body": False}])
+    mw = InspectorMiddleware(answers, tap=False, watch_disconnects=True)
+    await mw({**SCOPE, "headers": headers}, client.receive, client.send)
+    assert client.asked == 0 and ("receive", "http.request") not in kinds(mw)
+
+
 def test_the_environment_turns_it_on(monkeypatch: pytest.MonkeyPatch) -> None:
     from inspector.capture.disconnects import DisconnectWatch
 
@@ -194,21 +230,38 @@ def test_the_environment_turns_it_on(monkeypatch: pytest.MonkeyPatch) -> None:
     assert InspectorMiddleware(slow_app, tap=False).app is slow_app
 
 
-def test_under_uvicorn_a_client_that_hangs_up_is_seen(serve: Any) -> None:
-    """A FastAPI-style endpoint: reads its JSON body, then works for 0.4 s. The client
-    hangs up after 0.1 s: the capture shows when, and what the app sent after."""
-    mw = InspectorMiddleware(slow_app, tap=False, watch_disconnects=True)
+async def never_reads(scope: Any, receive: Any, send: Any) -> None:
+    await asyncio.sleep(0.15)
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": b"late"})
+
+
+POST = b"POST /work HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}"
+GET = b"GET /work HTTP/1.1\r\nHost: x\r\n\r\n"
+READS = [("receive", "http.request"), ("send", "http.response.start"),
+         ("receive", "http.disconnect"), ("send", "http.response.body")]
+NEVER_READS = [("receive", "http.request"), ("receive", "http.disconnect"),
+               ("send", "http.response.start"), ("send", "http.response.body")]
+
+
+@pytest.mark.parametrize("app, request_bytes, expected", [
+    (slow_app, POST, READS), (slow_app, GET, READS), (never_reads, GET, NEVER_READS)],
+    ids=["POST reads", "GET reads", "GET never reads"])
+def test_under_uvicorn_a_client_that_hangs_up_is_seen(serve: Any, app: Any, request_bytes: bytes,
+                                                      expected: list[Any]) -> None:
+    """An endpoint that works for 0.15 s, after reading its body or without asking at all.
+    The client hangs up after 0.05 s: the capture shows when, and what the app sent after."""
+    mw = InspectorMiddleware(app, tap=False, watch_disconnects=True)
     server = serve(mw, lifespan="off")
     with socket.create_connection(("127.0.0.1", server.port)) as sock:
-        sock.sendall(b"POST /work HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}")
+        sock.sendall(request_bytes)
         time.sleep(0.05)
+
     def done() -> list[Any] | None:
         events = mw.events()
         return events if events and events[-1].kind == "exit" else None
     events = wait_for(done)
-    assert [(e.kind, e.type) for e in events] == [
-        ("scope", "http"), ("receive", "http.request"), ("send", "http.response.start"),
-        ("receive", "http.disconnect"), ("send", "http.response.body"),
-        ("exit", "inspector.exit")]
+    assert [(e.kind, e.type) for e in events] == [("scope", "http"), *expected,
+                                                  ("exit", "inspector.exit")]
     [(flow, analysis)] = analyse_events(events)
     assert {f.rule for f in analysis.findings} >= {"TL002"}
