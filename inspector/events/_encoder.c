@@ -847,14 +847,79 @@ record_bytes(Ring *self, long long seq)
     return out;
 }
 
+/* v as a 32-bit count at p, big- or little-endian; the byte after it. */
 static char *
-put_le32(char *p, uint32_t v)
+put_count(char *p, uint32_t v, int big_endian)
 {
-    p[0] = (char)(v & 0xff);
-    p[1] = (char)((v >> 8) & 0xff);
-    p[2] = (char)((v >> 16) & 0xff);
-    p[3] = (char)((v >> 24) & 0xff);
+    if (!big_endian) {
+        put_u32(p, v);
+        return p + 4;
+    }
+    p[0] = (char)((v >> 24) & 0xff);
+    p[1] = (char)((v >> 16) & 0xff);
+    p[2] = (char)((v >> 8) & 0xff);
+    p[3] = (char)(v & 0xff);
     return p + 4;
+}
+
+/* The records a batch from `seq` takes, [*start, *stop): at most `limit`, and after the
+ * first no more than `max_bytes` counting `overhead` bytes a record; their bytes in
+ * *payload. */
+static void
+batch_span(Ring *self, long long seq, Py_ssize_t limit, Py_ssize_t max_bytes,
+           Py_ssize_t overhead, long long *start, long long *stop, Py_ssize_t *payload)
+{
+    long long first = seq > self->first_seq ? seq : self->first_seq;
+    long long end = first;
+    Py_ssize_t total = 0, bytes = 0;
+    while (end < self->next_seq && end - first < limit) {
+        Py_ssize_t n = record_size(self, end);
+        if (end > first && total + n + overhead > max_bytes)
+            break;
+        total += n + overhead;
+        bytes += n;
+        end++;
+    }
+    *start = first;
+    *stop = end;
+    *payload = bytes;
+}
+
+/* Write records [start, stop) at p, each after `tag` (if not 0) and its size as a
+ * 32-bit count; the end of what was written. */
+static char *
+write_records(Ring *self, long long start, long long stop, char *p, char tag, int big_endian)
+{
+    for (long long s = start; s < stop; s++) {
+        Py_ssize_t n = record_size(self, s);
+        if (tag)
+            *p++ = tag;
+        p = put_count(p, (uint32_t)n, big_endian);
+        record_copy(self, s, p);
+        p += n;
+    }
+    return p;
+}
+
+/* The span of a batch from (seq, limit, max_bytes) args; -1 with an error set. */
+static int
+parse_batch(Ring *self, PyObject *args, const char *format, Py_ssize_t overhead,
+            long long *seq, long long *start, long long *stop, Py_ssize_t *payload,
+            Py_ssize_t *head)
+{
+    Py_ssize_t limit, max_bytes;
+    if (!PyArg_ParseTuple(args, format, seq, &limit, &max_bytes, head))
+        return -1;
+    if (self->starts == NULL) {
+        PyErr_SetString(PyExc_ValueError, "Ring.__init__ was not called");
+        return -1;
+    }
+    batch_span(self, *seq, limit, max_bytes, overhead, start, stop, payload);
+    if (*stop - *start > INT32_MAX || *payload > PY_SSIZE_T_MAX / 2) {
+        PyErr_SetString(PyExc_OverflowError, "too many records for one batch");
+        return -1;
+    }
+    return 0;
 }
 
 /* _marshalled(seq, limit, max_bytes) -> (first_seq, count, blob, missed)
@@ -866,43 +931,46 @@ put_le32(char *p, uint32_t v)
 static PyObject *
 ring_marshalled(Ring *self, PyObject *args)
 {
-    long long seq;
-    Py_ssize_t limit, max_bytes;
-    if (!PyArg_ParseTuple(args, "Lnn", &seq, &limit, &max_bytes))
+    long long seq, start, stop;
+    Py_ssize_t payload, head = 0;
+    if (parse_batch(self, args, "Lnn", 0, &seq, &start, &stop, &payload, &head) < 0)
         return NULL;
-    if (self->starts == NULL) {
-        PyErr_SetString(PyExc_ValueError, "Ring.__init__ was not called");
-        return NULL;
-    }
-    long long start = seq > self->first_seq ? seq : self->first_seq;
-    long long stop = start;
-    Py_ssize_t payload = 0;
-    while (stop < self->next_seq && stop - start < limit) {
-        Py_ssize_t n = record_size(self, stop);
-        if (stop > start && payload + n > max_bytes)
-            break;
-        payload += n;
-        stop++;
-    }
     Py_ssize_t count = (Py_ssize_t)(stop - start);
-    if (count > INT32_MAX || payload > PY_SSIZE_T_MAX - 5 * (count + 1)) {
-        PyErr_SetString(PyExc_OverflowError, "too many records for one batch");
-        return NULL;
-    }
     PyObject *blob = PyBytes_FromStringAndSize(NULL, 5 + 5 * count + payload);
     if (blob == NULL)
         return NULL;
     char *p = PyBytes_AS_STRING(blob);
     *p++ = '[';
-    p = put_le32(p, (uint32_t)count);
-    for (long long s = start; s < stop; s++) {
-        Py_ssize_t n = record_size(self, s);
-        *p++ = 's';
-        p = put_le32(p, (uint32_t)n);
-        record_copy(self, s, p);
-        p += n;
-    }
+    p = put_count(p, (uint32_t)count, 0);
+    write_records(self, start, stop, p, 's', 0);
     return Py_BuildValue("(LnNL)", start, count, blob, start - seq);
+}
+
+/* _framed(seq, limit, max_bytes, head) -> (first_seq, count, frame, missed)
+ *
+ * Records from seq on, at most `limit` of them and, after the first, at most `max_bytes`
+ * counting 4 bytes a record, each after its size as a big-endian 32-bit count, in a
+ * bytearray that starts with `head` zero bytes for the caller's header: a tap EVENTS
+ * frame written once, with no bytes object made per record. */
+static PyObject *
+ring_framed(Ring *self, PyObject *args)
+{
+    long long seq, start, stop;
+    Py_ssize_t payload, head;
+    if (parse_batch(self, args, "Lnnn", 4, &seq, &start, &stop, &payload, &head) < 0)
+        return NULL;
+    if (head < 0 || head > 4096) {
+        PyErr_SetString(PyExc_ValueError, "head is 0 to 4096 bytes");
+        return NULL;
+    }
+    Py_ssize_t count = (Py_ssize_t)(stop - start);
+    PyObject *frame = PyByteArray_FromStringAndSize(NULL, head + 4 * count + payload);
+    if (frame == NULL)
+        return NULL;
+    char *p = PyByteArray_AS_STRING(frame);
+    memset(p, 0, head);
+    write_records(self, start, stop, p + head, 0, 1);
+    return Py_BuildValue("(LnNL)", start, count, frame, start - seq);
 }
 
 /* since(seq, limit=None) -> (first_seq, [records], missed) */
@@ -977,6 +1045,8 @@ static PyMethodDef ring_methods[] = {
      "_since(seq, limit=None) -> (first_seq, records, missed)"},
     {"_marshalled", (PyCFunction)ring_marshalled, METH_VARARGS,
      "_marshalled(seq, limit, max_bytes) -> (first_seq, count, marshal.dumps(records, 2), missed)"},
+    {"_framed", (PyCFunction)ring_framed, METH_VARARGS,
+     "_framed(seq, limit, max_bytes, head) -> (first_seq, count, bytearray, missed)"},
     {"clear", (PyCFunction)ring_clear, METH_NOARGS,
      "Forget every record (counted neither as dropped nor as missed by readers)."},
     {NULL, NULL, 0, NULL},

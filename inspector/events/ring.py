@@ -18,16 +18,18 @@ thread sees whole records only.
 from __future__ import annotations
 
 import marshal
+import struct
 from collections import deque
 from dataclasses import dataclass
 from itertools import islice
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Generic, Literal, Protocol, TypeVar
 
 from inspector._native import native
 from inspector.events.model import MARSHAL_VERSION, encode_event
 
 DEFAULT_CAPACITY = 200_000
 DEFAULT_MAX_BYTES = 64 * 1024 * 1024
+_SIZE = struct.Struct(">I")
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,14 +45,18 @@ class Batch:
         return self.first_seq + len(self.records)
 
 
+_Buffer = TypeVar("_Buffer", bytes, bytearray)
+
+
 @dataclass(frozen=True, slots=True)
-class Marshalled:
-    """`count` records from `first_seq` as one `marshal.dumps(records, 2)`, and how many
-    before them were lost: a batch to send on without a bytes object per record."""
+class Packed(Generic[_Buffer]):
+    """`count` records from `first_seq` written into one buffer (`Ring.marshalled`,
+    `Ring.framed`), and how many before them were lost: a batch to send on without a
+    bytes object per record."""
 
     first_seq: int
     count: int
-    blob: bytes
+    blob: _Buffer
     missed: int
 
     @property
@@ -79,7 +85,8 @@ class Ring(Protocol):
     def record(self, conn: int, kind: str, t0: float, message: Any, limit: int,
                skip: tuple[str, ...] | None) -> int | None: ...
     def since(self, seq: int, limit: int | None = None) -> Batch: ...
-    def marshalled(self, seq: int, limit: int, max_bytes: int) -> Marshalled: ...
+    def marshalled(self, seq: int, limit: int, max_bytes: int) -> Packed[bytes]: ...
+    def framed(self, seq: int, limit: int, max_bytes: int, head: int) -> Packed[bytearray]: ...
     def clear(self) -> None: ...
 
 
@@ -152,17 +159,33 @@ class PyRingBuffer:
         """Records from `seq` on (at most `limit`), and how many before them were lost."""
         return Batch(*self._since(seq, limit))
 
-    def marshalled(self, seq: int, limit: int, max_bytes: int) -> Marshalled:
-        """Records from `seq` on: at most `limit`, and at most `max_bytes` of them after
-        the first (one larger record goes alone), marshalled as one list."""
+    def _batch(self, seq: int, limit: int, max_bytes: int,
+               overhead: int) -> tuple[int, list[bytes], int]:
         first, records, missed = self._since(seq, limit)
         total = 0
         for count, record in enumerate(records):
-            total += len(record)
+            total += len(record) + overhead
             if count and total > max_bytes:
                 del records[count:]
                 break
-        return Marshalled(first, len(records), marshal.dumps(records, MARSHAL_VERSION), missed)
+        return first, records, missed
+
+    def marshalled(self, seq: int, limit: int, max_bytes: int) -> Packed[bytes]:
+        """Records from `seq` on: at most `limit`, and at most `max_bytes` of them after
+        the first (one larger record goes alone), as `marshal.dumps(records, 2)`."""
+        first, records, missed = self._batch(seq, limit, max_bytes, 0)
+        return Packed(first, len(records), marshal.dumps(records, MARSHAL_VERSION), missed)
+
+    def framed(self, seq: int, limit: int, max_bytes: int, head: int) -> Packed[bytearray]:
+        """Records from `seq` on: at most `limit`, and at most `max_bytes` counting 4
+        bytes a record after the first, each after its size (big-endian 32 bits), in a
+        bytearray that starts with `head` zero bytes for the caller's header."""
+        first, records, missed = self._batch(seq, limit, max_bytes, 4)
+        frame = bytearray(head)
+        for record in records:
+            frame += _SIZE.pack(len(record))
+            frame += record
+        return Packed(first, len(records), frame, missed)
 
     def clear(self) -> None:
         """Forget every record (counted neither as dropped nor as missed by readers)."""
@@ -197,10 +220,15 @@ else:
             """Records from `seq` on (at most `limit`), and how many before them were lost."""
             return Batch(*self._since(seq, limit))
 
-        def marshalled(self, seq: int, limit: int, max_bytes: int) -> Marshalled:
+        def marshalled(self, seq: int, limit: int, max_bytes: int) -> Packed[bytes]:
             """Records from `seq` on: at most `limit`, and at most `max_bytes` of them after
-            the first (one larger record goes alone), marshalled as one list in C."""
-            return Marshalled(*self._marshalled(seq, limit, max_bytes))
+            the first (one larger record goes alone), as `marshal.dumps(records, 2)`."""
+            return Packed(*self._marshalled(seq, limit, max_bytes))
+
+        def framed(self, seq: int, limit: int, max_bytes: int, head: int) -> Packed[bytearray]:
+            """Records from `seq` on, each after its size (big-endian 32 bits), after
+            `head` zero bytes; bounded as `marshalled` is, counting 4 bytes a record."""
+            return Packed(*self._framed(seq, limit, max_bytes, head))
 
     RING = "c"
 

@@ -106,6 +106,22 @@ def encode_events(first_seq: int, records: Sequence[bytes]) -> bytes:
                      *[pack(len(record)) + record for record in records]])
 
 
+EVENTS_HEAD = HEADER.size + _BATCH.size
+"""The bytes before an EVENTS frame's records: what `Ring.framed` leaves room for."""
+
+
+def fill_events_head(frame: bytearray, first_seq: int, count: int) -> bytearray:
+    """An EVENTS frame from `Ring.framed(..., head=EVENTS_HEAD)`: its `count` records
+    (from `first_seq`) each already after its size; the header written in place."""
+    if not count or not _is_seq(first_seq) or first_seq >= 1 << 64:
+        raise LocalProtocolError("an EVENTS frame carries records from a seq")
+    if len(frame) - HEADER.size > MAX_FRAME_SIZE:
+        raise LocalProtocolError(f"EVENTS payload of {len(frame)} bytes exceeds {MAX_FRAME_SIZE}")
+    HEADER.pack_into(frame, 0, len(frame) - HEADER.size, FrameType.EVENTS)
+    _BATCH.pack_into(frame, HEADER.size, first_seq, count)
+    return frame
+
+
 def encode_missed(count: int) -> bytes:
     """MISSED: the reader skips `count` seqs before the next EVENTS."""
     if not _is_seq(count) or count >= 1 << 64:

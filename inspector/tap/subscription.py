@@ -16,15 +16,16 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from inspector.tap.protocol import (
+    EVENTS_HEAD,
     MAX_FRAME_SIZE,
     FrameDecoder,
     RemoteProtocolError,
     Start,
     StartFrom,
     encode_bye,
-    encode_events,
     encode_hello,
     encode_missed,
+    fill_events_head,
 )
 
 if TYPE_CHECKING:
@@ -106,7 +107,7 @@ class Subscription(asyncio.Protocol):
 
     # publishing
 
-    def write(self, data: bytes) -> None:
+    def write(self, data: bytes | bytearray) -> None:
         transport = self.transport
         if self.gone or transport is None or transport.is_closing():
             return
@@ -137,30 +138,25 @@ class Subscription(asyncio.Protocol):
         server, ring = self.server, self.server.ring
         sent = 0
         pending_missed = 0
+        max_bytes = min(server.max_batch_bytes, _MAX_RECORD)
         while not self.paused and not self.gone and sent < PUMP_BUDGET:
-            batch = ring.since(self.cursor, limit=server.max_batch_records)
-            pending_missed += batch.missed
-            seq, records = batch.first_seq, batch.records
-            if records and len(records[0]) > _MAX_RECORD:
+            # The frame is written once, in C where built, straight from the ring.
+            got = ring.framed(self.cursor, server.max_batch_records, max_bytes, EVENTS_HEAD)
+            pending_missed += got.missed
+            if got.count == 1 and len(got.blob) - EVENTS_HEAD - 4 > _MAX_RECORD:
                 pending_missed += 1          # fits in no frame: reported as missed
-                self.cursor = seq + 1
+                self.cursor = got.next_seq
                 continue
             if pending_missed:
                 self.write(encode_missed(pending_missed))
                 self.missed += pending_missed
                 pending_missed = 0
-            if not records:
-                self.cursor = seq
+            if not got.count:
+                self.cursor = got.first_seq
                 return False
-            count, size = 0, 0
-            for record in records:
-                size += len(record) + 4
-                if count and (size > server.max_batch_bytes or len(record) > _MAX_RECORD):
-                    break
-                count += 1
-            frame = encode_events(seq, records[:count] if count < len(records) else records)
+            frame = fill_events_head(got.blob, got.first_seq, got.count)
             self.write(frame)
-            self.cursor = seq + count
+            self.cursor = got.next_seq
             sent += len(frame)
         return (sent >= PUMP_BUDGET and not self.paused and not self.gone
                 and self.cursor < ring.next_seq)

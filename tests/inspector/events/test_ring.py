@@ -62,10 +62,11 @@ def test_byte_cap_evicts_oldest(Ring: type) -> None:
 @given(sizes=st.lists(st.integers(0, 300), max_size=60), seq=st.integers(0, 70),
        limit=st.integers(0, 70), max_bytes=st.integers(0, 2000))
 @settings(max_examples=150, deadline=None)
-def test_marshalled_is_marshal_of_the_records_cut_to_the_bounds(
+def test_marshalled_and_framed_are_the_records_cut_to_the_bounds(
         sizes: list[int], seq: int, limit: int, max_bytes: int) -> None:
     """Both rings: the records since `seq`, at most `limit`, at most `max_bytes` after the
-    first, as marshal.dumps would write them; the arena wraps inside records here."""
+    first (counting 4 bytes a record when framed), as marshal.dumps would write them, or
+    each after its size; the arena wraps inside records here."""
     import marshal
 
     for Ring in IMPLEMENTATIONS:
@@ -80,6 +81,14 @@ def test_marshalled_is_marshal_of_the_records_cut_to_the_bounds(
         assert (got.first_seq, got.count, got.missed) == (batch.first_seq, len(records),
                                                           batch.missed), Ring
         assert got.blob == marshal.dumps(records, 2) and got.next_seq == seq + got.missed + got.count
+        records = batch.records
+        while len(records) > 1 and sum(len(r) + 4 for r in records) > max_bytes:
+            records = records[:-1]
+        framed = ring.framed(seq, limit, max_bytes, 7)
+        assert (framed.first_seq, framed.count, framed.missed) == (
+            batch.first_seq, len(records), batch.missed), Ring
+        assert framed.blob == bytearray(7) + b"".join(
+            len(r).to_bytes(4, "big") + r for r in records)
 
 
 def test_limit_and_clear(Ring: type) -> None:

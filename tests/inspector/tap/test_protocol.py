@@ -13,7 +13,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from inspector.events.model import Event, encode_record
+from inspector.events.ring import PyRingBuffer, RingBuffer
 from inspector.tap.protocol import (
+    EVENTS_HEAD,
     HEADER,
     MAX_FRAME_SIZE,
     PROTOCOL,
@@ -37,6 +39,7 @@ from inspector.tap.protocol import (
     encode_missed,
     encode_start,
     encode_stats,
+    fill_events_head,
 )
 
 HELLO_INFO = {"pid": 42, "argv": ["app"], "app": "main:app", "capture_started": 1.5e9,
@@ -89,6 +92,18 @@ def test_start_without_from_means_backlog() -> None:
 
 def test_events_payload_is_the_ring_records_untouched() -> None:
     assert encode_events(3, RECORDS) == events_frame(3, RECORDS)
+
+
+@pytest.mark.parametrize("Ring", [RingBuffer, PyRingBuffer])
+def test_a_frame_written_by_the_ring_is_the_same_frame(Ring: Any) -> None:
+    ring = Ring(capacity=10)
+    for r in RECORDS * 3:
+        ring.append(r)
+    got = ring.framed(1, 4, 1 << 20, EVENTS_HEAD)
+    frame = fill_events_head(got.blob, got.first_seq, got.count)
+    assert got.count == 4 and bytes(frame) == encode_events(1, (RECORDS * 3)[1:5])
+    with pytest.raises(LocalProtocolError):
+        fill_events_head(bytearray(EVENTS_HEAD), 0, 0)
 
 
 def test_byte_by_byte() -> None:
