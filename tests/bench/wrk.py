@@ -127,5 +127,7 @@ def paired(servers: Mapping[str, Server], rounds: int, duration: float, path: st
         threads = {t: statistics.median(r.get(t, 0.0) for r in rounds_cpu)
                    for t in rounds_cpu[0] if any(r.get(t, 0.0) > 0.01 for r in rounds_cpu)}
         ratio = statistics.median(b / t for t, b in zip(total, base))
+        busy = statistics.median(t * r / 1e6 for t, (r, _) in zip(total, per[name]))
         print(f"{name:24} {statistics.median(total):6.2f} µs ({ratio:.3f}x the throughput of "
-              f"{first})  " + ", ".join(f"{t} {v:.2f} µs" for t, v in threads.items()))
+              f"{first}; core {busy:.0%} busy)  "
+              + ", ".join(f"{t} {v:.2f} µs" for t, v in threads.items()))
