@@ -17,7 +17,7 @@ and the fold itself never pays.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, NamedTuple
 
 from inspector.events.model import EXIT, RECEIVE, SCOPE, SEND, Event
@@ -34,7 +34,7 @@ __all__ = ["BY_ID", "ERROR", "INFO", "RANK", "RULES", "WARNING", "Analysis", "Fi
            "worst"]
 
 # scope type -> (checker class, receive handlers, send handlers)
-_Handlers = dict[str, Callable[..., None]]
+_Handlers = Mapping[str, Callable[..., int | None]]
 _PROTOCOLS: dict[Any, tuple[type[Timeline], _Handlers, _Handlers]] = {
     "http": (http.HttpChecker, http.RECEIVE, http.SEND),
     "websocket": (websocket.WebSocketChecker, websocket.RECEIVE, websocket.SEND),
@@ -55,7 +55,11 @@ class Analysis(NamedTuple):
 def run(events: list[Event]) -> Timeline | None:
     """One pass over a flow's events (its scope first): every rule's checks and the
     timeline metrics at once; the checker holds both. None when the first event is not
-    the scope of a protocol we check."""
+    the scope of a protocol we check.
+
+    One handler call per event, except that a handler may take the events after its own
+    too (a stream's plain chunks or messages, `http.chunks`, `websocket.messages`): it
+    returns the index of the last one it took, and the pass goes on after it."""
     if not events or events[0].kind != SCOPE:
         return None
     scope = events[0].message
@@ -72,11 +76,10 @@ def run(events: list[Event]) -> Timeline | None:
     end = None
     send_handler = on_send.get
     receive_handler = on_receive.get
-    i = 0
-    for event in events:
-        if i == 0:
-            i = 1
-            continue
+    n = len(events)
+    i = 1
+    while i < n:
+        event = events[i]
         kind = event.kind
         msg = event.message
         t = msg.get("type") if type(msg) is dict else None
@@ -100,7 +103,9 @@ def run(events: list[Event]) -> Timeline | None:
         if handler is None:
             unknown(c, i, event, scope_type)   # type: ignore[arg-type]
         else:
-            handler(s, i, event, msg)
+            last = handler(s, i, event, msg)
+            if last is not None:
+                i = last                   # the handler took the events up to `last` too
         i += 1
     s.finish(end)
     check_timeline(s, end)

@@ -6,9 +6,10 @@ States of the response, as the app's sends move it (ASGI www spec, extensions):
                                    (trailers=True: --trailers(more_trailers=False)--> complete)
 
 One handler per message type (`RECEIVE`, `SEND`), each checking the message's shape, its
-place in the state machine and its HTTP semantics at once: one call per event, so a
-capture of 100,000 flows is checked in a second or two. Every send that does not fit the
-current state is a finding pointing at its event.
+place in the state machine and its HTTP semantics at once: one call per event. Every send
+that does not fit the current state is a finding pointing at its event. The middle of a
+streamed body is the exception: a chunk that can find nothing (`chunks` says which) only
+counts, so the body handler takes the run of such chunks after it in one loop.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import re
 from typing import Any, Callable
 
+from inspector.events.model import SEND as SEND_KIND
 from inspector.events.model import Event
 from inspector.findings import shapes
 from inspector.findings.finding import Collector, short
@@ -74,7 +76,8 @@ class HttpChecker(Timeline):
             c.add("HM007", f"the app returned {where}", exit_index)
 
 
-Handler = Callable[[HttpChecker, int, Event, dict[str, Any]], None]
+# A handler returns None, or the index of the last event it took (`run` goes on after it).
+Handler = Callable[[HttpChecker, int, Event, dict[str, Any]], int | None]
 
 
 def _request(s: HttpChecker, i: int, event: Event, msg: dict[str, Any]) -> None:
@@ -153,8 +156,9 @@ def _out_of_order(s: HttpChecker, i: int, t: str) -> bool:
     return False
 
 
-def _body(s: HttpChecker, i: int, event: Event, msg: dict[str, Any]) -> None:
-    """The hot path: most events of a streamed response are body chunks."""
+def _body(s: HttpChecker, i: int, event: Event, msg: dict[str, Any]) -> int | None:
+    """The hot path: most events of a streamed response are body chunks. Takes the plain
+    chunks that follow it too (`chunks`)."""
     body = msg.get("body", b"")
     more = msg.get("more_body", False)
     if type(body) is not bytes:
@@ -164,7 +168,7 @@ def _body(s: HttpChecker, i: int, event: Event, msg: dict[str, Any]) -> None:
         shapes.flag(s.c, i, msg, "more_body")
     if (s.complete or s.body_done is not None or s.start is None) \
             and _out_of_order(s, i, "http.response.body"):
-        return
+        return None
     n = len(body)
     cut = event.truncated
     if cut is not None and type(cut) is int and cut > n:
@@ -184,6 +188,43 @@ def _body(s: HttpChecker, i: int, event: Event, msg: dict[str, Any]) -> None:
     s.prev = t
     if not more:
         _final(s, i, event)
+    elif s.sent and s.left is None:
+        return chunks(s, i + 1)
+    return None
+
+
+def chunks(s: HttpChecker, i: int) -> int | None:
+    """The plain middle chunks from index i on, taken as `_body` would take them one by
+    one: sends of http.response.body with a bytes body, more_body=True and nothing cut.
+    Called in the middle of the response (started, not final) once a body byte was sent
+    and while the client is there: such a chunk then finds nothing and only counts its
+    bytes and the stream's gap. Stops at the first other event; returns the index of the
+    last chunk taken, or None."""
+    events = s.c.events
+    n = len(events)
+    sent, prev, gap, gap_index = s.sent, s.prev, s.gap, s.gap_index
+    for j in range(i, n):
+        _, _, now, kind, msg, cut = events[j]        # an Event's fields, in one step
+        if kind != SEND_KIND or type(msg) is not dict or cut is not None:
+            break
+        try:
+            t = msg["type"]
+            more = msg["more_body"]
+            body = msg["body"]
+        except KeyError:
+            break
+        if more is not True or t != "http.response.body" or type(body) is not bytes \
+                or type(t) is not str:
+            break
+        sent += len(body)
+        if prev is not None and now - prev > gap:
+            gap = now - prev
+            gap_index = j
+        prev = now
+    else:
+        j = n
+    s.sent, s.prev, s.gap, s.gap_index = sent, prev, gap, gap_index
+    return j - 1 if j > i else None
 
 
 def _final(s: HttpChecker, i: int, event: Event) -> None:
