@@ -42,6 +42,9 @@ _PROTOCOLS: dict[Any, tuple[type[Timeline], _Handlers, _Handlers]] = {
 }
 
 
+_new = tuple.__new__      # an Analysis without the named tuple's Python-level __new__
+
+
 class Analysis(NamedTuple):
     findings: tuple[Finding, ...]
     metrics: Metrics
@@ -112,14 +115,15 @@ def run(events: list[Event]) -> Timeline | None:
     return s
 
 
-def _find(events: list[Event]) -> tuple[list[Finding], Metrics]:
+def _analysis(events: list[Event]) -> Analysis:
+    """Findings (worst first) and metrics of one flow's events, uncached."""
     s = run(events)
     if s is None:
-        return [], NONE
+        return _new(Analysis, ((), NONE, len(events)))
     found = s.c.found
     if len(found) > 1:
         found.sort(key=lambda f: (-RANK[f.severity], f.seq if f.seq is not None else -1))
-    return found, s.concluded or s.metrics()
+    return _new(Analysis, (tuple(found), s.concluded or s.metrics(), len(events)))
 
 
 def find(flow: Flow | None, events: list[Event]) -> list[Finding]:
@@ -129,7 +133,7 @@ def find(flow: Flow | None, events: list[Event]) -> list[Finding]:
     is taken for the cache (`analyse`) and kept in the signature so later rules can read
     derived state without a change to every caller.
     """
-    return list(analyse(flow, events).findings) if flow is not None else _find(events)[0]
+    return list((analyse(flow, events) if flow is not None else _analysis(events)).findings)
 
 
 def analyse(flow: Flow, events: list[Event]) -> Analysis:
@@ -137,8 +141,7 @@ def analyse(flow: Flow, events: list[Event]) -> Analysis:
     cached = flow.analysis
     if cached is not None and cached.events == len(events):
         return cached
-    found, m = _find(events)
-    flow.analysis = result = Analysis(tuple(found), m, len(events))
+    flow.analysis = result = _analysis(events)
     return result
 
 
@@ -146,12 +149,20 @@ def events_by_conn(events: Iterable[Event]) -> dict[int, list[Event]]:
     """The events of each connection, as `fold_events` sees them: a scope seen again for
     a connection id starts it over (a restarted process in the same capture)."""
     out: dict[int, list[Event]] = {}
+    last: int | None = None              # the connection of the previous event
+    group: list[Event] | None = None     # and its events so far (None: no scope yet)
     for event in events:
+        conn = event.conn
         if event.kind == SCOPE:
-            out.pop(event.conn, None)
-            out[event.conn] = [event]
+            out.pop(conn, None)
+            out[conn] = group = [event]
+            last = conn
+        elif conn == last:       # a flow's events mostly come in runs: no lookup
+            if group is not None:
+                group.append(event)
         else:
-            group = out.get(event.conn)
+            last = conn
+            group = out.get(conn)
             if group is not None:
                 group.append(event)
     return out

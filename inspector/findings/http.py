@@ -10,22 +10,21 @@ place in the state machine and its HTTP semantics at once: one call per event. E
 that does not fit the current state is a finding pointing at its event. The middle of a
 streamed body is the exception: a chunk that can find nothing (`chunks` says which) only
 counts, so the body handler takes the run of such chunks after it in one loop.
+Response header semantics are `inspector.findings.headers`.
 """
 
 from __future__ import annotations
 
-import re
 from typing import Any, Callable
 
 from inspector.events.model import SEND as SEND_KIND
 from inspector.events.model import Event
 from inspector.findings import shapes
 from inspector.findings.finding import Collector, short
+from inspector.findings.headers import response_headers
 from inspector.findings.timeline import Timeline, declares_body
 
 NO_BODY_STATUS = (204, 304)
-_TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-_BAD_VALUE = re.compile(rb"[\r\n\x00]")
 
 
 class HttpChecker(Timeline):
@@ -33,7 +32,7 @@ class HttpChecker(Timeline):
                  "trailers_done", "complete", "sent", "sized")
 
     def __init__(self, c: Collector, scope: dict[str, Any], ext: object) -> None:
-        super().__init__(c, scope, ext)
+        Timeline.__init__(self, c, scope, ext)
         self.scope = scope
         method = scope.get("method")
         self.head = type(method) is str and method.upper() == "HEAD"
@@ -105,42 +104,14 @@ def _start(s: HttpChecker, i: int, event: Event, msg: dict[str, Any]) -> None:
     s.start = i
     s.prev = event.time
     status = msg.get("status")
-    s.status = status if type(status) is int else None
+    if type(status) is int:
+        s.status = status
+        if not 100 <= status <= 599:
+            c.add("SEM007", f"status {status}", i)
     s.trailers = msg.get("trailers") is True
-    if s.status is not None and not 100 <= s.status <= 599:
-        c.add("SEM007", f"status {s.status}", i)
     headers = msg.get("headers")
     if headers and headers_fine:
-        _headers(s, i, headers)
-
-
-def _headers(s: HttpChecker, i: int, headers: list[Any]) -> None:
-    c = s.c
-    upper: list[bytes] = []
-    types = 0
-    lengths: list[bytes] = []
-    for name, value in headers:
-        low = name.lower()
-        if low != name:
-            upper.append(name)
-        if not _TOKEN.fullmatch(name) or _BAD_VALUE.search(value):
-            c.add("SEM009", f"header {short(name)}: {short(value)}", i)
-        if low == b"transfer-encoding":
-            c.add("SEM004", f"the app set transfer-encoding: {short(value)}", i)
-        elif low == b"content-type":
-            types += 1
-        elif low == b"content-length":
-            lengths.append(value.strip())
-    if upper:
-        c.add("SEM006", f"response header names not lowercase: {short(upper)}", i)
-    if types > 1:
-        c.add("SEM005", f"{types} content-type headers", i)
-    if lengths:
-        value = lengths[0]
-        if len(set(lengths)) > 1 or not value.isdigit():
-            c.add("SEM008", f"content-length {short(lengths)}", i)
-        else:
-            s.length = int(value)
+        s.length = response_headers(c, i, headers)
 
 
 def _out_of_order(s: HttpChecker, i: int, t: str) -> bool:

@@ -29,10 +29,10 @@ class WebSocketChecker(Timeline):
     __slots__ = ("offered", "state", "accepted", "closed")
 
     def __init__(self, c: Collector, scope: dict[str, Any], ext: object) -> None:
-        super().__init__(c, scope, ext)
+        Timeline.__init__(self, c, scope, ext)
         protocols = scope.get("subprotocols", [])
         self.offered = [p for p in protocols if type(p) is str] \
-            if isinstance(protocols, (list, tuple)) else []
+            if isinstance(protocols, (list, tuple)) and protocols else []
         self.state = CONNECTING
         self.accepted: int | None = None     # index of the accept
         self.closed: int | None = None       # index of the app's close / final denial body
