@@ -17,7 +17,7 @@ and the fold itself never pays.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, NamedTuple
 
 from inspector.events.model import EXIT, RECEIVE, SCOPE, SEND, Event
@@ -34,12 +34,15 @@ __all__ = ["BY_ID", "ERROR", "INFO", "RANK", "RULES", "WARNING", "Analysis", "Fi
            "worst"]
 
 # scope type -> (checker class, receive handlers, send handlers)
-_Handlers = dict[str, Callable[..., None]]
+_Handlers = Mapping[str, Callable[..., int | None]]
 _PROTOCOLS: dict[Any, tuple[type[Timeline], _Handlers, _Handlers]] = {
     "http": (http.HttpChecker, http.RECEIVE, http.SEND),
     "websocket": (websocket.WebSocketChecker, websocket.RECEIVE, websocket.SEND),
     "lifespan": (lifespan.LifespanChecker, lifespan.RECEIVE, lifespan.SEND),
 }
+
+
+_new = tuple.__new__      # an Analysis without the named tuple's Python-level __new__
 
 
 class Analysis(NamedTuple):
@@ -55,7 +58,11 @@ class Analysis(NamedTuple):
 def run(events: list[Event]) -> Timeline | None:
     """One pass over a flow's events (its scope first): every rule's checks and the
     timeline metrics at once; the checker holds both. None when the first event is not
-    the scope of a protocol we check."""
+    the scope of a protocol we check.
+
+    One handler call per event, except that a handler may take the events after its own
+    too (a stream's plain chunks or messages, `http.chunks`, `websocket.messages`): it
+    returns the index of the last one it took, and the pass goes on after it."""
     if not events or events[0].kind != SCOPE:
         return None
     scope = events[0].message
@@ -72,11 +79,10 @@ def run(events: list[Event]) -> Timeline | None:
     end = None
     send_handler = on_send.get
     receive_handler = on_receive.get
-    i = 0
-    for event in events:
-        if i == 0:
-            i = 1
-            continue
+    n = len(events)
+    i = 1
+    while i < n:
+        event = events[i]
         kind = event.kind
         msg = event.message
         t = msg.get("type") if type(msg) is dict else None
@@ -100,21 +106,24 @@ def run(events: list[Event]) -> Timeline | None:
         if handler is None:
             unknown(c, i, event, scope_type)   # type: ignore[arg-type]
         else:
-            handler(s, i, event, msg)
+            last = handler(s, i, event, msg)
+            if last is not None:
+                i = last                   # the handler took the events up to `last` too
         i += 1
     s.finish(end)
     check_timeline(s, end)
     return s
 
 
-def _find(events: list[Event]) -> tuple[list[Finding], Metrics]:
+def _analysis(events: list[Event]) -> Analysis:
+    """Findings (worst first) and metrics of one flow's events, uncached."""
     s = run(events)
     if s is None:
-        return [], NONE
+        return _new(Analysis, ((), NONE, len(events)))
     found = s.c.found
     if len(found) > 1:
         found.sort(key=lambda f: (-RANK[f.severity], f.seq if f.seq is not None else -1))
-    return found, s.concluded or s.metrics()
+    return _new(Analysis, (tuple(found), s.concluded or s.metrics(), len(events)))
 
 
 def find(flow: Flow | None, events: list[Event]) -> list[Finding]:
@@ -124,7 +133,7 @@ def find(flow: Flow | None, events: list[Event]) -> list[Finding]:
     is taken for the cache (`analyse`) and kept in the signature so later rules can read
     derived state without a change to every caller.
     """
-    return list(analyse(flow, events).findings) if flow is not None else _find(events)[0]
+    return list((analyse(flow, events) if flow is not None else _analysis(events)).findings)
 
 
 def analyse(flow: Flow, events: list[Event]) -> Analysis:
@@ -132,8 +141,7 @@ def analyse(flow: Flow, events: list[Event]) -> Analysis:
     cached = flow.analysis
     if cached is not None and cached.events == len(events):
         return cached
-    found, m = _find(events)
-    flow.analysis = result = Analysis(tuple(found), m, len(events))
+    flow.analysis = result = _analysis(events)
     return result
 
 
@@ -141,12 +149,20 @@ def events_by_conn(events: Iterable[Event]) -> dict[int, list[Event]]:
     """The events of each connection, as `fold_events` sees them: a scope seen again for
     a connection id starts it over (a restarted process in the same capture)."""
     out: dict[int, list[Event]] = {}
+    last: int | None = None              # the connection of the previous event
+    group: list[Event] | None = None     # and its events so far (None: no scope yet)
     for event in events:
+        conn = event.conn
         if event.kind == SCOPE:
-            out.pop(event.conn, None)
-            out[event.conn] = [event]
+            out.pop(conn, None)
+            out[conn] = group = [event]
+            last = conn
+        elif conn == last:       # a flow's events mostly come in runs: no lookup
+            if group is not None:
+                group.append(event)
         else:
-            group = out.get(event.conn)
+            last = conn
+            group = out.get(conn)
             if group is not None:
                 group.append(event)
     return out

@@ -47,7 +47,7 @@ class Collector:
     def __init__(self, events: list[Event]) -> None:
         self.events = events
         self.found: list[Finding] = []
-        self._seen: set[tuple[str, int | None]] = set()
+        self._seen: set[tuple[str, int | None]] | None = None    # made by the first `add`
         self.refused = False      # a finding already names the message the server refused
 
     def add(self, rule_id: str, message: str, i: int | None) -> None:
@@ -59,9 +59,12 @@ class Collector:
         event = self.events[i] if i is not None else None
         seq = event.seq if event is not None else None
         key = (rule_id, seq)
-        if key in self._seen:
+        seen = self._seen
+        if seen is None:
+            self._seen = seen = set()
+        elif key in seen:
             return
-        self._seen.add(key)
+        seen.add(key)
         if i is not None:
             note = self.refusal(i)
             if note:

@@ -6,24 +6,25 @@ States of the response, as the app's sends move it (ASGI www spec, extensions):
                                    (trailers=True: --trailers(more_trailers=False)--> complete)
 
 One handler per message type (`RECEIVE`, `SEND`), each checking the message's shape, its
-place in the state machine and its HTTP semantics at once: one call per event, so a
-capture of 100,000 flows is checked in a second or two. Every send that does not fit the
-current state is a finding pointing at its event.
+place in the state machine and its HTTP semantics at once: one call per event. Every send
+that does not fit the current state is a finding pointing at its event. The middle of a
+streamed body is the exception: a chunk that can find nothing (`chunks` says which) only
+counts, so the body handler takes the run of such chunks after it in one loop.
+Response header semantics are `inspector.findings.headers`.
 """
 
 from __future__ import annotations
 
-import re
 from typing import Any, Callable
 
+from inspector.events.model import SEND as SEND_KIND
 from inspector.events.model import Event
 from inspector.findings import shapes
 from inspector.findings.finding import Collector, short
+from inspector.findings.headers import response_headers
 from inspector.findings.timeline import Timeline, declares_body
 
 NO_BODY_STATUS = (204, 304)
-_TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-_BAD_VALUE = re.compile(rb"[\r\n\x00]")
 
 
 class HttpChecker(Timeline):
@@ -31,7 +32,7 @@ class HttpChecker(Timeline):
                  "trailers_done", "complete", "sent", "sized")
 
     def __init__(self, c: Collector, scope: dict[str, Any], ext: object) -> None:
-        super().__init__(c, scope, ext)
+        Timeline.__init__(self, c, scope, ext)
         self.scope = scope
         method = scope.get("method")
         self.head = type(method) is str and method.upper() == "HEAD"
@@ -74,7 +75,8 @@ class HttpChecker(Timeline):
             c.add("HM007", f"the app returned {where}", exit_index)
 
 
-Handler = Callable[[HttpChecker, int, Event, dict[str, Any]], None]
+# A handler returns None, or the index of the last event it took (`run` goes on after it).
+Handler = Callable[[HttpChecker, int, Event, dict[str, Any]], int | None]
 
 
 def _request(s: HttpChecker, i: int, event: Event, msg: dict[str, Any]) -> None:
@@ -102,42 +104,14 @@ def _start(s: HttpChecker, i: int, event: Event, msg: dict[str, Any]) -> None:
     s.start = i
     s.prev = event.time
     status = msg.get("status")
-    s.status = status if type(status) is int else None
+    if type(status) is int:
+        s.status = status
+        if not 100 <= status <= 599:
+            c.add("SEM007", f"status {status}", i)
     s.trailers = msg.get("trailers") is True
-    if s.status is not None and not 100 <= s.status <= 599:
-        c.add("SEM007", f"status {s.status}", i)
     headers = msg.get("headers")
     if headers and headers_fine:
-        _headers(s, i, headers)
-
-
-def _headers(s: HttpChecker, i: int, headers: list[Any]) -> None:
-    c = s.c
-    upper: list[bytes] = []
-    types = 0
-    lengths: list[bytes] = []
-    for name, value in headers:
-        low = name.lower()
-        if low != name:
-            upper.append(name)
-        if not _TOKEN.fullmatch(name) or _BAD_VALUE.search(value):
-            c.add("SEM009", f"header {short(name)}: {short(value)}", i)
-        if low == b"transfer-encoding":
-            c.add("SEM004", f"the app set transfer-encoding: {short(value)}", i)
-        elif low == b"content-type":
-            types += 1
-        elif low == b"content-length":
-            lengths.append(value.strip())
-    if upper:
-        c.add("SEM006", f"response header names not lowercase: {short(upper)}", i)
-    if types > 1:
-        c.add("SEM005", f"{types} content-type headers", i)
-    if lengths:
-        value = lengths[0]
-        if len(set(lengths)) > 1 or not value.isdigit():
-            c.add("SEM008", f"content-length {short(lengths)}", i)
-        else:
-            s.length = int(value)
+        s.length = response_headers(c, i, headers)
 
 
 def _out_of_order(s: HttpChecker, i: int, t: str) -> bool:
@@ -153,8 +127,9 @@ def _out_of_order(s: HttpChecker, i: int, t: str) -> bool:
     return False
 
 
-def _body(s: HttpChecker, i: int, event: Event, msg: dict[str, Any]) -> None:
-    """The hot path: most events of a streamed response are body chunks."""
+def _body(s: HttpChecker, i: int, event: Event, msg: dict[str, Any]) -> int | None:
+    """The hot path: most events of a streamed response are body chunks. Takes the plain
+    chunks that follow it too (`chunks`)."""
     body = msg.get("body", b"")
     more = msg.get("more_body", False)
     if type(body) is not bytes:
@@ -164,7 +139,7 @@ def _body(s: HttpChecker, i: int, event: Event, msg: dict[str, Any]) -> None:
         shapes.flag(s.c, i, msg, "more_body")
     if (s.complete or s.body_done is not None or s.start is None) \
             and _out_of_order(s, i, "http.response.body"):
-        return
+        return None
     n = len(body)
     cut = event.truncated
     if cut is not None and type(cut) is int and cut > n:
@@ -184,6 +159,43 @@ def _body(s: HttpChecker, i: int, event: Event, msg: dict[str, Any]) -> None:
     s.prev = t
     if not more:
         _final(s, i, event)
+    elif s.sent and s.left is None:
+        return chunks(s, i + 1)
+    return None
+
+
+def chunks(s: HttpChecker, i: int) -> int | None:
+    """The plain middle chunks from index i on, taken as `_body` would take them one by
+    one: sends of http.response.body with a bytes body, more_body=True and nothing cut.
+    Called in the middle of the response (started, not final) once a body byte was sent
+    and while the client is there: such a chunk then finds nothing and only counts its
+    bytes and the stream's gap. Stops at the first other event; returns the index of the
+    last chunk taken, or None."""
+    events = s.c.events
+    n = len(events)
+    sent, prev, gap, gap_index = s.sent, s.prev, s.gap, s.gap_index
+    for j in range(i, n):
+        _, _, now, kind, msg, cut = events[j]        # an Event's fields, in one step
+        if kind != SEND_KIND or type(msg) is not dict or cut is not None:
+            break
+        try:
+            t = msg["type"]
+            more = msg["more_body"]
+            body = msg["body"]
+        except KeyError:
+            break
+        if more is not True or t != "http.response.body" or type(body) is not bytes \
+                or type(t) is not str:
+            break
+        sent += len(body)
+        if prev is not None and now - prev > gap:
+            gap = now - prev
+            gap_index = j
+        prev = now
+    else:
+        j = n
+    s.sent, s.prev, s.gap, s.gap_index = sent, prev, gap, gap_index
+    return j - 1 if j > i else None
 
 
 def _final(s: HttpChecker, i: int, event: Event) -> None:

@@ -21,7 +21,7 @@ class LifespanChecker(Timeline):
     __slots__ = ("startup_asked", "startup_answer", "shutdown_asked", "shutdown_answer")
 
     def __init__(self, c: Collector, scope: dict[str, Any], ext: object) -> None:
-        super().__init__(c, scope, ext)
+        Timeline.__init__(self, c, scope, ext)
         self.startup_asked = False
         self.startup_answer: int | None = None
         self.shutdown_asked = False

@@ -58,10 +58,14 @@ def _uppercase_names(value: Any) -> list[bytes]:
     return [name for name, _ in value if name != name.lower()]
 
 
+_MISSING = object()
+
+
 def check_scope(c: Collector, scope: dict[str, Any]) -> None:
     """The scope event (index 0) of an HTTP, WebSocket or lifespan flow."""
-    kind = scope.get("type")
-    asgi = scope.get("asgi")
+    get = scope.get
+    kind = get("type")
+    asgi = get("asgi")
     if not isinstance(asgi, dict) or type(asgi.get("version")) is not str:
         c.add("G003", f"scope 'asgi' is {short(asgi)}", 0)
     if kind == "lifespan":
@@ -69,36 +73,39 @@ def check_scope(c: Collector, scope: dict[str, Any]) -> None:
             c.add("LS001", f"lifespan scope 'state' is {short(scope['state'])}", 0)
         return
     if kind == "http":
-        method = scope.get("method")
+        method = get("method")
         if type(method) is not str or not method:
             c.add("HS001", f"scope 'method' is {short(method)}", 0)
         elif method != method.upper():
             c.add("HS002", f"scope 'method' is {short(method)}", 0)
-    path = scope.get("path")
+    path = get("path")
     if type(path) is not str:
         c.add("HS003", f"scope 'path' is {short(path)}", 0)
-    if "query_string" in scope and type(scope["query_string"]) is not bytes:
-        c.add("HS004", f"scope 'query_string' is {short(scope['query_string'])}", 0)
-    headers = scope.get("headers", [])
-    if not headers_ok(headers):
+    query = get("query_string", b"")
+    if type(query) is not bytes:
+        c.add("HS004", f"scope 'query_string' is {short(query)}", 0)
+    headers = get("headers", [])
+    if _header_pairs(headers) is None and not headers_ok(headers):   # one C call, mostly
         c.add("HS005", f"scope 'headers' is {short(headers)}", 0)
     else:
-        upper = _uppercase_names(headers)
-        if upper:
-            c.add("HS006", f"request header names not lowercase: {short(upper)}", 0)
-    version = scope.get("http_version", "1.1")
+        for name, _ in headers:
+            if name != name.lower():
+                c.add("HS006", f"request header names not lowercase: "
+                               f"{short(_uppercase_names(headers))}", 0)
+                break
+    version = get("http_version", "1.1")
     if type(version) is not str or version not in HTTP_VERSIONS:
         c.add("HS007", f"scope 'http_version' is {short(version)}", 0)
-    if "scheme" in scope:
-        scheme = scope["scheme"]
+    scheme = get("scheme", _MISSING)
+    if scheme is not _MISSING:
         if type(scheme) is not str or not scheme:
             c.add("HS008", f"scope 'scheme' is {short(scheme)}", 0)
         elif kind == "websocket" and scheme not in ("ws", "wss"):
             c.add("WS002", f"WebSocket scope 'scheme' is {short(scheme)}", 0)
     if kind == "websocket":
-        protocols = scope.get("subprotocols", [])
+        protocols = get("subprotocols", [])
         if not isinstance(protocols, (list, tuple)) or \
-                any(type(p) is not str for p in protocols):
+                (protocols and any(type(p) is not str for p in protocols)):
             c.add("WS001", f"scope 'subprotocols' is {short(protocols)}", 0)
 
 
@@ -131,14 +138,15 @@ def start(c: Collector, i: int, t: str, msg: dict[str, Any], extensions: object)
     if type(status) is not int:
         c.add("HE001", f"{t} 'status' is {short(status)}", i)
     headers = msg.get("headers", [])
-    ok = headers_ok(headers)
+    ok = _header_pairs(headers) is not None or headers_ok(headers)      # one C call, mostly
     if not ok:
         c.add("HE002", f"{t} 'headers' is {short(headers)}", i)
-    flag(c, i, msg, "trailers")
-    if msg.get("trailers") is True and extensions is not UNKNOWN and \
-            not (isinstance(extensions, dict) and "http.response.trailers" in extensions):
-        c.add("EX001", "trailers=True, but scope['extensions'] has no "
-                       "'http.response.trailers'", i)
+    if "trailers" in msg:
+        flag(c, i, msg, "trailers")
+        if msg["trailers"] is True and extensions is not UNKNOWN and \
+                not (isinstance(extensions, dict) and "http.response.trailers" in extensions):
+            c.add("EX001", "trailers=True, but scope['extensions'] has no "
+                           "'http.response.trailers'", i)
     return ok
 
 

@@ -33,6 +33,7 @@ class Metrics(NamedTuple):
 
 
 NONE = Metrics(None, None, 0, None, False, None, None)
+_new = tuple.__new__      # a Metrics without the named tuple's Python-level __new__
 
 
 class Timeline:
@@ -78,13 +79,13 @@ class Timeline:
     def metrics(self) -> Metrics:
         exited, done, left = self.exited, self.done, self.left
         gap_index = self.gap_index
-        return Metrics(
+        return _new(Metrics, (
             exited - done if exited is not None and done is not None else None,
             left, self.after,
             exited - left if exited is not None and left is not None else None,
             self.unread,
             self.gap if gap_index is not None else None,
-            self.c.events[gap_index].seq if gap_index is not None else None)
+            self.c.events[gap_index].seq if gap_index is not None else None))
 
 
 def _ms(seconds: float) -> str:
@@ -95,18 +96,19 @@ def check(s: Timeline, exit_index: int | None) -> None:
     """The timeline findings of one flow, from its checker's state."""
     c = s.c
     s.concluded = m = s.metrics()
-    if m.background is not None and m.background > BACKGROUND:
-        c.add("TL001", f"the app returned {_ms(m.background)} after the response's last byte",
+    background, wasted, longest_gap = m.background, m.wasted, m.longest_gap
+    if background is not None and background > BACKGROUND:
+        c.add("TL001", f"the app returned {_ms(background)} after the response's last byte",
               exit_index)
     if s.after and s.first_after is not None:
         c.add("TL002", f"{s.after} message(s) sent after the client left", s.first_after)
-    if m.wasted is not None and m.wasted > WASTED:
-        c.add("TL003", f"the app ran {_ms(m.wasted)} after the client left", exit_index)
+    if wasted is not None and wasted > WASTED:
+        c.add("TL003", f"the app ran {_ms(wasted)} after the client left", exit_index)
     if s.unread:
         c.add("TL004", "the response was complete before the last request body chunk was read",
               None)
-    if m.longest_gap is not None and m.longest_gap > STALL:
-        c.add("TL005", f"{_ms(m.longest_gap)} between two chunks/messages", s.gap_index)
+    if longest_gap is not None and longest_gap > STALL:
+        c.add("TL005", f"{_ms(longest_gap)} between two chunks/messages", s.gap_index)
 
 
 def declares_body(scope: dict[str, Any]) -> bool:

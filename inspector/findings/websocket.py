@@ -6,13 +6,17 @@
 
 One handler per message type, checking shape and state at once. A send that does not fit
 the state is a finding at its event. The subprotocol accepted must be one the client
-offered (scope "subprotocols").
+offered (scope "subprotocols"). Messages of an open session that can find nothing
+(`messages` says which) only count in the gaps, so the message handlers take the run of
+such messages after theirs in one loop.
 """
 
 from __future__ import annotations
 
 from typing import Any, Callable
 
+from inspector.events.model import RECEIVE as RECEIVE_KIND
+from inspector.events.model import SEND as SEND_KIND
 from inspector.events.model import Event
 from inspector.findings import shapes
 from inspector.findings.finding import Collector
@@ -25,10 +29,10 @@ class WebSocketChecker(Timeline):
     __slots__ = ("offered", "state", "accepted", "closed")
 
     def __init__(self, c: Collector, scope: dict[str, Any], ext: object) -> None:
-        super().__init__(c, scope, ext)
+        Timeline.__init__(self, c, scope, ext)
         protocols = scope.get("subprotocols", [])
         self.offered = [p for p in protocols if type(p) is str] \
-            if isinstance(protocols, (list, tuple)) else []
+            if isinstance(protocols, (list, tuple)) and protocols else []
         self.state = CONNECTING
         self.accepted: int | None = None     # index of the accept
         self.closed: int | None = None       # index of the app's close / final denial body
@@ -61,32 +65,73 @@ class WebSocketChecker(Timeline):
                   exit_index)
 
 
-Handler = Callable[[WebSocketChecker, int, Event, dict[str, Any]], None]
+# A handler returns None, or the index of the last event it took (`run` goes on after it).
+Handler = Callable[[WebSocketChecker, int, Event, dict[str, Any]], int | None]
 
 
 def _connect(s: WebSocketChecker, i: int, event: Event, msg: dict[str, Any]) -> None:
     return None
 
 
-def _receive(s: WebSocketChecker, i: int, event: Event, msg: dict[str, Any]) -> None:
+def _receive(s: WebSocketChecker, i: int, event: Event, msg: dict[str, Any]) -> int | None:
     data, text = msg.get("bytes"), msg.get("text")
     if not ((type(text) is str and data is None) or (type(data) is bytes and text is None)):
         shapes.ws_receive(s.c, i, msg)
     s.tick(i, event)
+    return messages(s, i + 1) if s.state == OPEN and s.left is None else None
 
 
 def _disconnect(s: WebSocketChecker, i: int, event: Event, msg: dict[str, Any]) -> None:
     s.client_left(event)
 
 
-def _send(s: WebSocketChecker, i: int, event: Event, msg: dict[str, Any]) -> None:
-    """The hot path: most events of a session are messages."""
+def _send(s: WebSocketChecker, i: int, event: Event, msg: dict[str, Any]) -> int | None:
+    """The hot path: most events of a session are messages. Takes the plain messages that
+    follow it too (`messages`)."""
     data, text = msg.get("bytes"), msg.get("text")
     if not ((type(text) is str and data is None) or (type(data) is bytes and text is None)):
         shapes.ws_send(s.c, i, msg)
-    if s.state != OPEN and not s.after_close(i, "websocket.send"):
-        s.c.add("WM001", "websocket.send before websocket.accept", i)
+    if s.state != OPEN:
+        if not s.after_close(i, "websocket.send"):
+            s.c.add("WM001", "websocket.send before websocket.accept", i)
+        s.tick(i, event)
+        return None
     s.tick(i, event)
+    return messages(s, i + 1) if s.left is None else None
+
+
+def messages(s: WebSocketChecker, i: int) -> int | None:
+    """The plain messages from index i on, taken as `_receive` and `_send` would take them
+    one by one: a websocket.receive received or a websocket.send sent, with a str 'text'
+    and no 'bytes' or a bytes 'bytes' and no 'text'. Called while the session is open and
+    the client is there: such a message then finds nothing and only counts in the gaps.
+    Stops at the first other event; returns the index of the last message taken, or None.
+    """
+    events = s.c.events
+    n = len(events)
+    prev, gap, gap_index = s.prev, s.gap, s.gap_index
+    for j in range(i, n):
+        _, _, now, kind, msg, _ = events[j]          # an Event's fields, in one step
+        if type(msg) is not dict:
+            break
+        t = msg.get("type")
+        if kind == SEND_KIND:
+            if t != "websocket.send":
+                break
+        elif kind != RECEIVE_KIND or t != "websocket.receive":
+            break
+        data, text = msg.get("bytes"), msg.get("text")
+        if not ((type(text) is str and data is None) or (type(data) is bytes and text is None)) \
+                or type(t) is not str:
+            break
+        if prev is not None and now - prev > gap:
+            gap = now - prev
+            gap_index = j
+        prev = now
+    else:
+        j = n
+    s.prev, s.gap, s.gap_index = prev, gap, gap_index
+    return j - 1 if j > i else None
 
 
 def _accept(s: WebSocketChecker, i: int, event: Event, msg: dict[str, Any]) -> None:
