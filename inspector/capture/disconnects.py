@@ -4,16 +4,16 @@ An app that has read its whole request body rarely calls receive() again, and a 
 of a request without a body often never calls it at all, so when the client goes away
 the server tells nobody: it holds `http.disconnect` until asked. With
 `InspectorMiddleware(app, watch_disconnects=True)`, an app still running `WATCH_AFTER`
-seconds (to 1.5 times that) into a request is watched: a task asks the server on its behalf, as Starlette's
-StreamingResponse does for itself, once the app has the last body chunk (or at once, for
-an HTTP/1 request that says it has no body: its one http.request is taken and kept for
-the app). The capture, which sits outside this wrapper, records each message when the
-server hands it over, so the flow shows the client leaving (at most 1.5 x `WATCH_AFTER`
-late)
-and what the app sent after; the app gets that same object when it next calls receive().
+seconds (to 1.5 times that) into a request is watched: a task asks the server on its
+behalf, as Starlette's StreamingResponse does for itself, once the app has the last body
+chunk (or at once, for an HTTP/1 request that says it has no body: its one http.request
+is taken and kept for the app). The capture, which sits outside this wrapper, records
+each message when the server hands it over, so the flow shows the client leaving (at
+most 1.5 x `WATCH_AFTER` late) and what the app sent after; the app gets that same
+object when it next calls receive().
 
-A request over sooner never starts a task: it costs a dict entry and the wrappers. The watch
-never asks once the response is complete (a server's `http.disconnect` then means
+A request over sooner never starts a task: it costs a dict entry and the wrappers. The
+watch never asks once the response is complete (a server's `http.disconnect` then means
 "done", not "gone"), once the client's departure is known, or while the app is itself
 waiting in receive(); an open question is withdrawn (the task cancelled, as servers
 allow of any receive) before the server sees the response's end. The app's send() is
@@ -54,7 +54,7 @@ class DisconnectWatch:
         try:
             await self.app(scope, watcher.receive, watcher.send)
         finally:
-            sweeper.watchers.pop(watcher, None)
+            sweeper.discard(watcher)
             watcher.withdraw(done=True)
 
 
@@ -74,6 +74,9 @@ class _Sweeper:
         self.watchers[watcher] = self.loop.time()
         if self._timer is None:
             self._timer = self.loop.call_later(WATCH_AFTER / 2, self._sweep)
+
+    def discard(self, watcher: _Watcher) -> None:
+        self.watchers.pop(watcher, None)
 
     def _sweep(self) -> None:
         self._timer = None

@@ -55,8 +55,8 @@ class InspectorMiddleware(_Base):
     publisher thread, for a dashboard on another machine (docs/multi-host.md);
     watch_disconnects asks the server, once an HTTP request has run 0.1 s and the app has
     its whole body, whether the client is still there, so that a client who left is
-    recorded even when the app never asks (`inspector.capture.disconnects`; default: $ASGI_INSPECTOR_WATCH_DISCONNECTS
-    set to 1; it costs 3-4 µs a request).
+    recorded even when the app never asks (`inspector.capture.disconnects`; default:
+    $ASGI_INSPECTOR_WATCH_DISCONNECTS set to 1; it costs 3-4 µs a request).
     """
 
     def __init__(

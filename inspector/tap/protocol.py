@@ -89,23 +89,6 @@ def encode_hello(info: Mapping[str, Any]) -> bytes:
     return _json(FrameType.HELLO, {**info, "protocol": PROTOCOL, "version": VERSION})
 
 
-def encode_events(first_seq: int, records: Sequence[bytes]) -> bytes:
-    """EVENTS for records `first_seq`, `first_seq + 1`, ...: the ring's bytes, not re-encoded."""
-    if not records:
-        raise LocalProtocolError("an EVENTS frame carries at least one record")
-    if not _is_seq(first_seq):
-        raise LocalProtocolError(f"first_seq must be a non-negative int, not {first_seq!r}")
-    if first_seq >= 1 << 64 or len(records) >= 1 << 32:
-        raise LocalProtocolError("EVENTS first_seq or record count out of range")
-    size = _BATCH.size + _LENGTH.size * len(records) + sum(map(len, records))
-    if size > MAX_FRAME_SIZE:
-        raise LocalProtocolError(f"EVENTS payload of {size} bytes exceeds {MAX_FRAME_SIZE}")
-    pack = _LENGTH.pack
-    # One join, header included: a batch is copied once on its way to the socket.
-    return b"".join([HEADER.pack(size, FrameType.EVENTS), _BATCH.pack(first_seq, len(records)),
-                     *[pack(len(record)) + record for record in records]])
-
-
 EVENTS_HEAD = HEADER.size + _BATCH.size
 """The bytes before an EVENTS frame's records: what `Ring.framed` leaves room for."""
 
@@ -113,13 +96,29 @@ EVENTS_HEAD = HEADER.size + _BATCH.size
 def fill_events_head(frame: bytearray, first_seq: int, count: int) -> bytearray:
     """An EVENTS frame from `Ring.framed(..., head=EVENTS_HEAD)`: its `count` records
     (from `first_seq`) each already after its size; the header written in place."""
-    if not count or not _is_seq(first_seq) or first_seq >= 1 << 64:
-        raise LocalProtocolError("an EVENTS frame carries records from a seq")
-    if len(frame) - HEADER.size > MAX_FRAME_SIZE:
-        raise LocalProtocolError(f"EVENTS payload of {len(frame)} bytes exceeds {MAX_FRAME_SIZE}")
-    HEADER.pack_into(frame, 0, len(frame) - HEADER.size, FrameType.EVENTS)
+    if not count:
+        raise LocalProtocolError("an EVENTS frame carries at least one record")
+    if not _is_seq(first_seq):
+        raise LocalProtocolError(f"first_seq must be a non-negative int, not {first_seq!r}")
+    if first_seq >= 1 << 64 or count >= 1 << 32:
+        raise LocalProtocolError("EVENTS first_seq or record count out of range")
+    size = len(frame) - HEADER.size
+    if size > MAX_FRAME_SIZE:
+        raise LocalProtocolError(f"EVENTS payload of {size} bytes exceeds {MAX_FRAME_SIZE}")
+    HEADER.pack_into(frame, 0, size, FrameType.EVENTS)
     _BATCH.pack_into(frame, HEADER.size, first_seq, count)
     return frame
+
+
+def encode_events(first_seq: int, records: Sequence[bytes]) -> bytes:
+    """EVENTS for records `first_seq`, `first_seq + 1`, ...: the ring's bytes, not
+    re-encoded; the same frame `Ring.framed` and `fill_events_head` write."""
+    frame = bytearray(EVENTS_HEAD)
+    pack = _LENGTH.pack
+    for record in records:
+        frame += pack(len(record))
+        frame += record
+    return bytes(fill_events_head(frame, first_seq, len(records)))
 
 
 def encode_missed(count: int) -> bytes:

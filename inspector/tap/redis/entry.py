@@ -57,13 +57,6 @@ def batch_fields(first_seq: int, records: bytes, *, unpublished: int,
     return {"s": first_seq, "r": records, "d": unpublished, "x": ring_dropped}
 
 
-def encode_entry(sender: Sender, first_seq: int, records: bytes, *,
-                 unpublished: int, ring_dropped: int) -> dict[str, Any]:
-    """All the fields of the entry carrying `records`."""
-    return {**sender_fields(sender), **batch_fields(first_seq, records, unpublished=unpublished,
-                                                    ring_dropped=ring_dropped)}
-
-
 class EntryError(ValueError):
     """A stream entry that is not one of ours."""
 

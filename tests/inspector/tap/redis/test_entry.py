@@ -7,7 +7,14 @@ import marshal
 import pytest
 
 from inspector.events.model import encode_record
-from inspector.tap.redis.entry import EntryError, Sender, SourceTracker, decode_entry, encode_entry
+from inspector.tap.redis.entry import (
+    EntryError,
+    Sender,
+    SourceTracker,
+    batch_fields,
+    decode_entry,
+    sender_fields,
+)
 
 SENDER = Sender("web-1", 4242, 1, "shop:app", 1700000000.25, 1000, 1 << 20)
 
@@ -23,6 +30,11 @@ def as_redis(fields: dict) -> dict[bytes, bytes]:
     for k, v in fields.items():
         out[k.encode()] = v if isinstance(v, bytes) else str(v).encode()
     return out
+
+
+def encode_entry(sender: Sender, first: int, blob: bytes, **counters: int) -> dict:
+    """An entry's fields as the publisher sends them."""
+    return {**sender_fields(sender), **batch_fields(first, blob, **counters)}
 
 
 def entry(first: int, n: int, unpublished: int = 0):
