@@ -69,7 +69,8 @@ def run(events: list[Event]) -> Timeline | None:
     if not isinstance(scope, dict):
         return None
     scope_type = scope.get("type")
-    protocol = _PROTOCOLS.get(scope_type)
+    # A foreign capture's scope type may be any JSON value, unhashable ones included.
+    protocol = _PROTOCOLS.get(scope_type) if isinstance(scope_type, str) else None
     if protocol is None:
         return None
     cls, on_receive, on_send = protocol

@@ -14,7 +14,7 @@ import pytest
 
 from inspector import InspectorMiddleware
 from inspector.events.model import Event
-from inspector.findings import analyse_events, find
+from inspector.findings import analyse_events, find, run
 from inspector.findings.docs import PATH, page
 from inspector.findings.rules import FAMILIES, RULES
 from inspector.flows.fold import fold_events
@@ -151,6 +151,15 @@ def test_scope_fields_in_process() -> None:
     del scope["asgi"]
     assert rules_of(in_process(ok, scope, [REQUEST])) == \
         ["G003", "HS002", "HS004", "HS006", "HS007"]
+
+
+@pytest.mark.parametrize("scope_type", [["http"], {"http": 1}, None, 3, "htttp"])
+def test_a_scope_of_no_protocol_we_check_has_no_findings(scope_type: Any) -> None:
+    # A foreign capture may hold any JSON as a scope's type: nothing to check, no error.
+    events = [Event(0, 1, 0.0, "scope", {"type": scope_type, "path": "/"}),
+              Event(1, 1, 0.1, "exit", {"type": "inspector.exit", "exception": None})]
+    assert run(events) is None
+    assert find(None, events) == []
 
 
 # -- websocket --------------------------------------------------------------------------------
