@@ -7,6 +7,11 @@ packed by `resp.XaddPacker` so a batch is never copied into a command buffer). T
 bounded queue: when Redis is down or too slow to keep up, what the sink cannot send is
 skipped and counted in `unpublished` (fire-and-forget: the app never waits), and the
 sink tries again after a back-off that doubles up to `max_backoff` seconds.
+
+The publisher thread shares the GIL, and under a CPU-bound app often the core, with the
+app's thread. A round is therefore sent a piece at a time (a few entries, read from the
+ring, packed, written and acknowledged), and between pieces the thread lets go of the GIL:
+the app's requests wait for one piece at most, not for a whole round.
 """
 
 from __future__ import annotations
@@ -35,7 +40,7 @@ class RedisSink:
 
     def __init__(self, ring: Ring, target: RedisTarget, *, app: str, started: float,
                  interval: float = 0.25, batch: int = 1024, entry_bytes: int = 64 * 1024,
-                 round_records: int = 32768,
+                 piece_entries: int = 8, round_records: int = 32768,
                  max_backlog: int = 100_000, timeout: float = 2.0,
                  max_backoff: float = 5.0) -> None:
         self.ring = ring
@@ -46,6 +51,7 @@ class RedisSink:
         self.interval = interval
         self.batch = batch
         self.entry_bytes = entry_bytes
+        self.piece_entries = piece_entries
         self.round_records = round_records
         self.max_backlog = max_backlog
         self.timeout = timeout
@@ -62,42 +68,49 @@ class RedisSink:
             self.unpublished += seq - self.seq
             self.seq = seq
 
-    def _entries(self) -> list[tuple[int, dict[str, Any]]]:
-        """The next round's entries: (events, fields); skips a backlog beyond the bound.
+    def _entries(self, records: int) -> list[tuple[int, dict[str, Any]]]:
+        """The next piece's entries: (events, fields); skips a backlog beyond the bound.
 
-        Up to `round_records` records, cut into entries of up to `batch` records and
-        about `entry_bytes` (a larger record goes alone), so a stream of `maxlen` entries
-        holds about maxlen x entry_bytes at most."""
+        Up to `piece_entries` entries and `records` records, each entry of up to `batch`
+        records and about `entry_bytes` (a larger record goes alone), so a stream of
+        `maxlen` entries holds about maxlen x entry_bytes at most."""
         ring = self.ring
         self._skip_to(ring.next_seq - self.max_backlog)
         out: list[tuple[int, dict[str, Any]]] = []
-        left = self.round_records
-        while left > 0:
-            got = ring.marshalled(self.seq, min(left, self.batch), self.entry_bytes)
+        while records > 0 and len(out) < self.piece_entries:
+            got = ring.marshalled(self.seq, min(records, self.batch), self.entry_bytes)
             self.unpublished += got.missed          # evicted before we read them
             self.seq = got.next_seq
             if not got.count:
                 break
-            left -= got.count
+            records -= got.count
             out.append((got.count, batch_fields(
                 got.first_seq, got.blob, unpublished=self.unpublished,
                 ring_dropped=ring.dropped)))
         return out
 
     async def send_round(self) -> int:
-        """Send what the ring holds now; the events sent. Raises what Redis raised (the
-        round's events are then counted as unpublished)."""
-        entries = self._entries()
-        if not entries:
-            return 0
-        chunks = [chunk for _, fields in entries for chunk in self._xadd.pack(fields)]
-        try:
-            await asyncio.wait_for(self._send(chunks, len(entries)), self.timeout * 2)
-        except BaseException:
-            self.unpublished += sum(n for n, _ in entries)
-            raise
-        sent = sum(n for n, _ in entries)
-        self.published += sent
+        """Send what the ring holds now, up to `round_records`, a piece at a time; the
+        events sent. Raises what Redis raised (that piece's events are then counted as
+        unpublished)."""
+        sent = 0
+        while sent < self.round_records:
+            entries = self._entries(self.round_records - sent)
+            if not entries:
+                break
+            chunks = [chunk for _, fields in entries for chunk in self._xadd.pack(fields)]
+            events = sum(n for n, _ in entries)
+            try:
+                await asyncio.wait_for(self._send(chunks, len(entries)), self.timeout * 2)
+            except BaseException:
+                self.unpublished += events
+                raise
+            self.published += events
+            sent += events
+            # The loop polls without waiting, and lets go of the GIL to do it: an app
+            # thread waiting for the GIL takes it here, after one piece. (A timed sleep
+            # instead costs the app far more: each wakeup takes the GIL back by force.)
+            await asyncio.sleep(0)
         return sent
 
     async def _send(self, chunks: list[bytes], commands: int) -> None:
