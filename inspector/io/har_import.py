@@ -261,7 +261,10 @@ def _phases(entry: Json, start: float) -> tuple[float, float, float, float]:
     if send is None and wait is None and receive is None:
         wait = max(0.0, (total or 0.0) - before)
     elif total is not None:
-        before = max(0.0, total - (send or 0.0) - (wait or 0.0) - (receive or 0.0))
+        # To the microsecond, a HAR's resolution: the float remainder of a subtraction
+        # (0.4 - 0.1 - 0.1 - 0.2 ms is 2.7e-20 s) must not put this entry's request
+        # behind another's that started in the same millisecond.
+        before = round(max(0.0, total - (send or 0.0) - (wait or 0.0) - (receive or 0.0)), 6)
     t_scope = start + before
     t_sent = t_scope + (send or 0.0)
     t_resp = t_sent + (wait or 0.0)

@@ -560,6 +560,19 @@ def test_relative_times_follow_started_date_time() -> None:
         assert end * 1000 == pytest.approx(entry["time"], abs=0.01)
 
 
+def test_entries_started_in_the_same_millisecond_keep_their_order() -> None:
+    # 0.4 - 0.1 - 0.1 - 0.2 ms leaves 2.7e-20 s in floating point: the first entry's
+    # request must not move behind the second's for it (an export of two requests less
+    # than a millisecond apart has exactly these).
+    def entry(path: str, **extra: Any) -> dict[str, Any]:
+        return {"startedDateTime": "2024-01-01T00:00:00.000Z",
+                "request": {"method": "GET", "url": f"http://h.test{path}", "headers": []},
+                "response": {"status": 200, "headers": []}, **extra}
+    first = entry("/a", time=0.4, timings={"send": 0.1, "wait": 0.1, "receive": 0.2})
+    _, events = har_to_events({"log": {"entries": [first, entry("/b")]}})
+    assert [f.path for f in fold_events(events)] == ["/a", "/b"]
+
+
 def test_http_versions_and_pseudo_headers() -> None:
     def entry(version: str) -> dict[str, Any]:
         return {"startedDateTime": "2024-01-01T00:00:00+01:00",
