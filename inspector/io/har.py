@@ -32,6 +32,7 @@ from __future__ import annotations
 import base64
 import http
 import ipaddress
+import math
 import zlib
 from collections.abc import Iterable
 from datetime import datetime, timedelta, timezone
@@ -124,8 +125,13 @@ def _body_text(data: bytes) -> tuple[str, bool]:
 
 
 def _iso(epoch: float) -> str:
-    """ISO 8601 in UTC with milliseconds, as Chrome writes startedDateTime."""
-    ms = round(epoch * 1000)
+    """ISO 8601 in UTC with milliseconds, as Chrome writes startedDateTime.
+
+    Rounded down, never up: read back, an entry then starts at or before its own
+    request, so what the entry times absolutely (WebSocket messages, the close) never
+    comes before its handshake. The 0.001 ms added keeps a time read back from a HAR,
+    within a float's error of its millisecond on either side, on that millisecond."""
+    ms = math.floor(epoch * 1000 + 0.001)
     moment = datetime(1970, 1, 1, tzinfo=timezone.utc) + timedelta(milliseconds=ms)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
 

@@ -475,6 +475,21 @@ def test_truncated_websocket_message_keeps_its_size() -> None:
     assert again.end == pytest.approx(0.5, abs=0.0011)
 
 
+def test_a_websocket_message_soon_after_the_handshake_keeps_its_time() -> None:
+    # The session starts 0.6 ms into a millisecond and its first message comes 0.15 ms
+    # after the handshake. Read back, the message must still come after the handshake
+    # at its own time, so a second export equals the first.
+    from inspector.flows.model import WsMessage
+    flow = Flow(1, "websocket", scheme="ws", http_version="1.1", path="/ws",
+                request_headers=[(b"host", b"h")], status=101, accepted=True, start=0.0006,
+                response_start=0.00065, end=0.002, state="complete", close_code=1000,
+                closed_by="app", messages=[WsMessage("out", 0.0008, "hi", None, 2)])
+    har = flows_to_har([flow], STARTED)
+    header, events = har_to_events(har)
+    again = flows_to_har(fold_events(events), header["started"])
+    assert again["log"]["entries"] == har["log"]["entries"]
+
+
 def test_brotli_and_cut_encoded_bodies_stay_encoded() -> None:
     flow = http_flow(response_headers=[(b"content-encoding", b"br")],
                      response_body=b"\x8b\x02\x80hi\x03", response_body_size=6)
