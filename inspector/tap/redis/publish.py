@@ -9,9 +9,10 @@ skipped and counted in `unpublished` (fire-and-forget: the app never waits), and
 sink tries again after a back-off that doubles up to `max_backoff` seconds.
 
 The publisher thread shares the GIL, and under a CPU-bound app often the core, with the
-app's thread. A round is therefore sent a piece at a time (a few entries, read from the
-ring, packed, written and acknowledged), and between pieces the thread lets go of the GIL:
-the app's requests wait for one piece at most, not for a whole round.
+app's thread. A round is therefore written a piece at a time (a few entries, read from the
+ring, packed and written), and between pieces the thread lets go of the GIL: the app's
+requests wait for one piece at most, not for a whole round. Redis's replies are read once
+the round is written.
 """
 
 from __future__ import annotations
@@ -90,43 +91,48 @@ class RedisSink:
         return out
 
     async def send_round(self) -> int:
-        """Send what the ring holds now, up to `round_records`, a piece at a time; the
-        events sent. Raises what Redis raised (that piece's events are then counted as
-        unpublished)."""
-        sent = 0
-        while sent < self.round_records:
-            entries = self._entries(self.round_records - sent)
-            if not entries:
-                break
-            chunks = [chunk for _, fields in entries for chunk in self._xadd.pack(fields)]
-            events = sum(n for n, _ in entries)
-            try:
-                await asyncio.wait_for(self._send(chunks, len(entries)), self.timeout * 2)
-            except BaseException:
-                self.unpublished += events
-                raise
-            self.published += events
-            sent += events
-            # The loop polls without waiting, and lets go of the GIL to do it: an app
-            # thread waiting for the GIL takes it here, after one piece. (A timed sleep
-            # instead costs the app far more: each wakeup takes the GIL back by force.)
-            await asyncio.sleep(0)
-        return sent
-
-    async def _send(self, chunks: list[bytes], commands: int) -> None:
-        """Write `commands` packed commands at once and read their replies; a connection
-        left with replies unread (an error, a timeout) is closed, never reused."""
+        """Send what the ring holds now, up to `round_records`: the events sent. Raises
+        what Redis raised, or TimeoutError; the round's events then count as unpublished,
+        and a connection left with replies unread is closed, never reused."""
         pool = self._client.connection_pool
-        conn = await pool.get_connection()
+        conn = None
         try:
-            await conn.send_packed_command(chunks, check_health=False)
-            for _ in range(commands):
-                await conn.read_response()
+            conn = await asyncio.wait_for(pool.get_connection(), self.timeout)
+            return await asyncio.wait_for(self._send_pieces(conn), self.timeout * 2)
         except BaseException:
-            await conn.disconnect(nowait=True)
+            if conn is not None:
+                await conn.disconnect(nowait=True)
             raise
         finally:
-            await pool.release(conn)
+            if conn is not None:
+                await pool.release(conn)
+
+    async def _send_pieces(self, conn: Any) -> int:
+        """Write the round a piece at a time, then read one reply per entry (pipelined:
+        the thread waits for Redis once a round, not once a piece)."""
+        taken = entries_sent = 0
+        try:
+            while taken < self.round_records:
+                entries = self._entries(self.round_records - taken)
+                if not entries:
+                    break
+                taken += sum(n for n, _ in entries)
+                await conn.send_packed_command(
+                    [chunk for _, fields in entries for chunk in self._xadd.pack(fields)],
+                    check_health=False)
+                entries_sent += len(entries)
+                # The loop polls without waiting, and lets go of the GIL to do it: an app
+                # thread waiting for the GIL takes it here, after one piece. (A timed
+                # sleep instead costs the app far more: each wakeup takes the GIL back
+                # by force.)
+                await asyncio.sleep(0)
+            for _ in range(entries_sent):
+                await conn.read_response()
+        except BaseException:
+            self.unpublished += taken
+            raise
+        self.published += taken
+        return taken
 
     async def run(self) -> None:
         """Publish until cancelled; never raises (a failure waits for the back-off)."""
