@@ -91,13 +91,10 @@ def _send(s: WebSocketChecker, i: int, event: Event, msg: dict[str, Any]) -> int
     data, text = msg.get("bytes"), msg.get("text")
     if not ((type(text) is str and data is None) or (type(data) is bytes and text is None)):
         shapes.ws_send(s.c, i, msg)
-    if s.state != OPEN:
-        if not s.after_close(i, "websocket.send"):
-            s.c.add("WM001", "websocket.send before websocket.accept", i)
-        s.tick(i, event)
-        return None
+    if s.state != OPEN and not s.after_close(i, "websocket.send"):
+        s.c.add("WM001", "websocket.send before websocket.accept", i)
     s.tick(i, event)
-    return messages(s, i + 1) if s.left is None else None
+    return messages(s, i + 1) if s.state == OPEN and s.left is None else None
 
 
 def messages(s: WebSocketChecker, i: int) -> int | None:
